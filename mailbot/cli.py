@@ -1,0 +1,289 @@
+"""`mailbot` command line: the only place that turns faults into messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mailbot import __version__
+from mailbot import config as cfg
+from mailbot.errors import EXIT_OUTAGE, AlreadyRunning, MailbotError
+
+log = logging.getLogger("mailbot")
+
+SAMPLE_CONFIG = cfg.PACKAGE_DIR / "sample-config.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mailbot",
+        description="Serves requests for calibrated ALMA MSs that arrive in the aog@ mailbox.",
+    )
+    p.add_argument("--version", action="version", version=f"mailbot {__version__}")
+    p.add_argument("-c", "--config", help="TOML settings file (default: $MAILBOT_CONFIG, "
+                   "else the embedded setup)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="one pass: new mail, decisions, stagings, outgoing mail (cron)")
+    w = sub.add_parser("watch", help="run continuously")
+    w.add_argument("--interval", type=float, default=60.0, help="seconds between passes")
+
+    i = sub.add_parser("init", help="write a commented sample settings file")
+    i.add_argument("path", nargs="?", default="mailbot.toml")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    c = sub.add_parser("check", help="show what the bot would do with mails or trigger files")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--json", action="store_true", help="one JSON object per file")
+    c.add_argument("--archive", help="archive URL for this call (sqlite:///PATH or oracle://...)")
+    c.add_argument("--queries", help="query directory for this call")
+    c.add_argument("--today", help="day of the request, YYYY-MM-DD (default: today)")
+
+    o = sub.add_parser("outbox", help="review outgoing mail")
+    osub = o.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ol = osub.add_parser("list", help="queued, held, sent and failed mails")
+    ol.add_argument("--state", action="append", help="only mails in this state")
+    osh = osub.add_parser("show", help="print one mail as it is (or was) transmitted")
+    osh.add_argument("id", type=int)
+    for name, text in (("approve", "let held mails leave at the next run"),
+                       ("discard", "never send these held or failed mails")):
+        oa = osub.add_parser(name, help=text)
+        oa.add_argument("ids", type=int, nargs="+", metavar="ID")
+
+    r = sub.add_parser("requests", help="requests and staging jobs with their state")
+    r.add_argument("--limit", type=int, default=50)
+    for name, text in (("retry", "queue a new attempt of a failed staging job"),
+                       ("cancel", "stop a waiting staging job")):
+        x = sub.add_parser(name, help=text)
+        x.add_argument("job", type=int, metavar="JOB")
+
+    a = sub.add_parser("archive", help="the SQLite archive of the embedded setup")
+    asub = a.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ai = asub.add_parser("init", help="create an archive with the schema")
+    ai.add_argument("path")
+    ai.add_argument("--demo", action="store_true", help="seed it with the demo projects")
+
+    d = sub.add_parser("demo", help="process sample requests end to end, no server needed")
+    d.add_argument("--dir", default="mailbot-demo", help="where the demo keeps its files")
+    d.add_argument("--duration", type=float, default=2.0, help="seconds per simulated staging")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = cfg.load(args.config)
+        _setup_logging(config, verbose=args.verbose, to_file=args.command in ("run", "watch"))
+        handler = _COMMANDS[args.command]
+        return handler(config, args)
+    except AlreadyRunning as exc:
+        log.info("%s", exc)
+        return exc.exit_status
+    except MailbotError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        return 130
+
+
+def _setup_logging(config: cfg.Config, *, verbose: bool, to_file: bool) -> None:
+    """Warnings to stderr (INFO and up with -v); the steps of runs to the log file."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.INFO if verbose else logging.WARNING)
+    stderr.setFormatter(fmt)
+    root.addHandler(stderr)
+    for noisy in ("paramiko", "asyncio", "imapclient"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if to_file and config.mailbot.log_file:
+        path = config.path(config.mailbot.log_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = logging.FileHandler(path, encoding="utf-8")
+        file.setLevel(config.mailbot.log_level.upper())
+        file.setFormatter(fmt)
+        root.addHandler(file)
+
+
+def _run(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot.run import run_once
+
+    report = run_once(config)
+    log.info("%s", report.summary())
+    for outage in report.outages:
+        print(f"mailbot: {outage}", file=sys.stderr)
+    return EXIT_OUTAGE if report.outages else 0
+
+
+def _watch(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot.run import run_once
+
+    while True:
+        try:
+            report = run_once(config)
+            log.info("%s", report.summary())
+            for outage in report.outages:
+                print(f"mailbot: {outage}", file=sys.stderr)
+        except AlreadyRunning as exc:
+            log.info("%s", exc)
+        time.sleep(args.interval)
+
+
+def _init(config: cfg.Config, args: argparse.Namespace) -> int:
+    target = Path(args.path)
+    if target.exists() and not args.force:
+        raise MailbotError(f"{target} exists (use --force to overwrite)")
+    target.write_text(SAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"wrote {target}; edit it, then run: mailbot --config {target} run")
+    return 0
+
+
+def _check(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot.check import check_files
+
+    return check_files(config, args.files, as_json=args.json, archive_url=args.archive,
+                       queries_dir=args.queries, today=args.today)
+
+
+def _outbox(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot.journal import Journal
+
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        if args.action == "list":
+            mails = journal.outbox(*(args.state or ()))
+            print(f"{'ID':>5}  {'STATE':9} {'KIND':10} {'AGE':>6}  {'TO':38} SUBJECT")
+            for m in mails:
+                to = ", ".join(m.rcpt_to)
+                print(f"{m.id:>5}  {m.state:9} {m.kind:10} {_age(m.created):>6}  {to[:38]:38}"
+                      f" {m.subject}" + (f"  [{m.error}]" if m.error else ""))
+            if not mails:
+                print("(no mail)")
+            return 0
+        if args.action == "show":
+            mail = journal.outbox_mail(args.id)
+            print(f"# state {mail.state}; envelope from {mail.mail_from} to "
+                  f"{', '.join(mail.rcpt_to)}")
+            sys.stdout.write(mail.data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
+            return 0
+        target, sources = (("queued", ("held",)) if args.action == "approve"
+                           else ("discarded", ("held", "queued", "failed")))
+        status = 0
+        for mail_id in args.ids:
+            with journal.transaction():
+                changed = journal.set_outbox_state(mail_id, target, only_from=sources)
+            if changed:
+                print(f"mail {mail_id}: {target}")
+            else:
+                print(f"mail {mail_id}: not {' or '.join(sources)}; left alone", file=sys.stderr)
+                status = 1
+        return status
+    except KeyError as exc:
+        raise MailbotError(str(exc.args[0])) from None
+    finally:
+        journal.close()
+
+
+def _age(stamp: str | None) -> str:
+    if not stamp:
+        return "-"
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _duration(start: str | None, end: str | None) -> str:
+    if not start:
+        return "-"
+    stop = datetime.fromisoformat(end) if end else datetime.now(UTC)
+    seconds = int((stop - datetime.fromisoformat(start)).total_seconds())
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _requests(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot.journal import Journal
+
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        rows = journal.requests(args.limit)
+        print(f"{'REQ':>4} {'STATE':10} {'VERDICT':16} {'TICKET':>7}  {'MOUS':26} {'AGE':>5}"
+              f" {'JOB':>4} {'JOBSTATE':9} {'DURATION':>8}")
+        for r in rows:
+            print(f"{r['id']:>4} {r['state']:10} {r['verdict']:16} {r['ticket']:>7}  "
+                  f"{r['mous']:26} {_age(r['created']):>5} {r['job_id'] or '-':>4} "
+                  f"{r['job_state'] or '-':9} {_duration(r['started'], r['finished']):>8}")
+        if not rows:
+            print("(no request)")
+        return 0
+    finally:
+        journal.close()
+
+
+def _retry(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot import scheduler
+    from mailbot.journal import Journal
+
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        new_id = scheduler.retry(journal, args.job)
+        print(f"job {args.job}: new attempt queued as job {new_id}; it starts at the next run")
+        return 0
+    except KeyError as exc:
+        raise MailbotError(str(exc.args[0])) from None
+    finally:
+        journal.close()
+
+
+def _cancel(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot import scheduler
+    from mailbot.journal import Journal
+
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        scheduler.cancel(journal, args.job)
+        print(f"job {args.job}: cancelled")
+        return 0
+    except KeyError as exc:
+        raise MailbotError(str(exc.args[0])) from None
+    finally:
+        journal.close()
+
+
+def _archive(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot import demo_archive
+
+    path = Path(args.path)
+    if path.exists():
+        raise MailbotError(f"{path} exists; not touching it")
+    (demo_archive.seed if args.demo else demo_archive.create)(path)
+    print(f"created {'demo ' if args.demo else ''}archive {path}")
+    return 0
+
+
+def _demo(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot.demo import run_demo
+
+    return run_demo(Path(args.dir), duration=args.duration)
+
+
+_COMMANDS = {
+    "run": _run,
+    "watch": _watch,
+    "init": _init,
+    "check": _check,
+    "outbox": _outbox,
+    "requests": _requests,
+    "retry": _retry,
+    "cancel": _cancel,
+    "archive": _archive,
+    "demo": _demo,
+}

@@ -1,0 +1,150 @@
+"""Domain values shared by the pure middle (grammar, decide, reply) and the edges."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+_URI_MOUS = re.compile(r"^uid://(A\d{3})/(X[0-9a-f]+)/(X[0-9a-f]+)$")
+
+
+def mous_file_form(mous: str) -> str:
+    """`uid://A001/X1296/X675` -> `uid___A001_X1296_X675` (the subject/file-name form)."""
+    m = _URI_MOUS.match(mous)
+    if not m:
+        raise ValueError(f"not a MOUS UID in URI form: {mous!r}")
+    return "uid___" + "_".join(m.groups())
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from: what a reply needs to thread and quote it."""
+
+    channel: str  # "mail" or "trigger"
+    sender: str  # bare address of From (or the trigger's EU ARC contact)
+    sender_name: str = ""
+    reply_to: tuple[str, ...] = ()
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    subject: str = ""
+    message_id: str | None = None  # with angle brackets, as in the header
+    references: tuple[str, ...] = ()
+    date: datetime | None = None
+    text: str = ""  # the plain text the request was read from, for quoting
+
+
+@dataclass(frozen=True)
+class Request:
+    """One well-formed request for one MOUS (spec section 1)."""
+
+    mous: str  # URI form, uid://A001/X1296/X675
+    project: str
+    calfields: tuple[str, ...]
+    user_name: str
+    user_email: str
+    ticket: str
+    arc_contact: str
+    cc: tuple[str, ...]
+    message_id: str | None
+    received: datetime  # aware; the day of the request for entitlement
+    origin: Origin = field(compare=False)
+
+    @property
+    def mous_file(self) -> str:
+        return mous_file_form(self.mous)
+
+    @property
+    def calibrator_only(self) -> bool:
+        return bool(self.calfields)
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A request-shaped mail with problems an ARC staff member can act on."""
+
+    problems: tuple[str, ...]
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class NotARequest:
+    """Anything else; never answered, never touched."""
+
+    reason: str
+
+
+Parsed = Request | Malformed | NotARequest
+
+
+class VerdictCode(StrEnum):
+    """Outcome of the checks; the wording of each line is configuration."""
+
+    CYCLE_0 = "CYCLE_0"
+    INVALID_MOUS = "INVALID_MOUS"
+    PROJECT_MISMATCH = "PROJECT_MISMATCH"
+    NO_QA0_PASS = "NO_QA0_PASS"
+    UNKNOWN_CALFIELD = "UNKNOWN_CALFIELD"
+    NOT_ENTITLED = "NOT_ENTITLED"
+    NOT_DELIVERED = "NOT_DELIVERED"
+    DUPLICATE = "DUPLICATE"
+    STAGE = "STAGE"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    code: VerdictCode
+    check: str  # name of the check that decided, recorded in the journal
+    detail: dict[str, str] = field(default_factory=dict)  # values for the explanation
+
+    @property
+    def stages(self) -> bool:
+        return self.code is VerdictCode.STAGE
+
+
+@dataclass(frozen=True)
+class EntitlementRow:
+    project_code: str
+    role: str  # "PI" or "DELEGEE"
+    email: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the archive says about one MOUS (one attribute per query file)."""
+
+    entitlement: tuple[EntitlementRow, ...]
+    state: str | None
+    qa0_pass: int
+    fields: tuple[tuple[str, bool], ...]  # (field_name, is_calibrator)
+    release_date: date | None
+
+
+@dataclass(frozen=True)
+class StagingResult:
+    """What stagecalms' terminal output says (spec section 4)."""
+
+    ok: bool
+    url: str | None
+    deletion_date: str | None
+    exit_status: int | None
+    problems: tuple[str, ...] = ()  # why it is a failure, when it is one
+    ebs: tuple[str, ...] = ()
+    reused: tuple[str, ...] = ()
+    total_bytes: int | None = None
+    notices: tuple[str, ...] = ()  # calfield / RHEL5 informational lines
+    failed_dir: str | None = None  # "Failed. Please investigate <dir>"
+    workdir: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """A rendered mail and its SMTP envelope (Bcc lives only in `rcpt_to`)."""
+
+    kind: str  # verdict, malformed, completion, failure
+    message_id: str
+    mail_from: str
+    rcpt_to: tuple[str, ...]
+    data: bytes  # the exact bytes to transmit (never a Bcc header)
+    subject: str

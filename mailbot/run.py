@@ -1,0 +1,307 @@
+"""One `mailbot run`: take new mail, decide, stage, deliver (design guide, "The job")."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from mailbot import decide as decisions
+from mailbot import grammar, reply, scheduler, stage
+from mailbot.archive import Archive, open_archive
+from mailbot.config import Config
+from mailbot.errors import AlreadyRunning, OutageError
+from mailbot.inbox import ImapSource, Incoming, MaildirSource, Source, TriggerSource
+from mailbot.journal import Journal, now, parse_ts
+from mailbot.model import Malformed, NotARequest, Request, VerdictCode
+from mailbot.outbox import copy_for_review, flush, held_kind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    kinds: Counter[str] = field(default_factory=Counter)  # request, malformed, ignored, shunted
+    verdicts: Counter[str] = field(default_factory=Counter)
+    started: int = 0
+    finished: int = 0
+    sent: int = 0
+    held: int = 0
+    active_jobs: int = 0
+    outages: list[OutageError] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{n} {k}" for k, n in sorted(self.kinds.items())] or ["no new mail"]
+        parts.append(f"{self.started} staging(s) started, {self.finished} finished,"
+                     f" {self.active_jobs} active")
+        parts.append(f"{self.sent} mail(s) sent" + (f", {self.held} held" if self.held else ""))
+        return "; ".join(parts)
+
+
+@contextmanager
+def single_instance(path: Path) -> Iterator[None]:
+    """An overlapping cron run finds the lock taken and leaves quietly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(f"another mailbot run holds {path}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def cutover(config: Config, journal: Journal) -> datetime:
+    """Mail older than this is never answered: configured, or the first run's start."""
+    if config.cutover is not None:
+        return config.cutover
+    stored = journal.get_meta("cutover")
+    if stored is None:
+        stored = now().isoformat(timespec="seconds")
+        with journal.transaction():
+            journal.set_meta("cutover", stored)
+        log.info("first run: mail received before %s is left alone", stored)
+    return parse_ts(stored)
+
+
+def source_openers(config: Config, journal: Journal) -> list[Callable[[], Source]]:
+    """One opener per configured source, so one source being down spares the others."""
+    inbox = config.inbox
+
+    def maildir() -> Source:
+        return MaildirSource(config.path(inbox.maildir.path))
+
+    def triggers() -> Source:
+        return TriggerSource(config.path(inbox.triggers.path), inbox.triggers.pattern)
+
+    def imap() -> Source:
+        return ImapSource(inbox.imap, watermark=journal.watermark(inbox.imap.folder),
+                          cutover=cutover(config, journal))
+
+    openers = {"maildir": maildir, "triggers": triggers, "imap": imap}
+    return [openers[name] for name in inbox.sources]
+
+
+class Intake:
+    """Turns each new mail into journal rows and queued mail, one transaction each."""
+
+    def __init__(self, config: Config, journal: Journal,
+                 archive_factory: Callable[[], Archive]) -> None:
+        self.config = config
+        self.journal = journal
+        self.archive_factory = archive_factory
+        self._archive: Archive | None = None
+        self.report = RunReport()
+
+    @property
+    def archive(self) -> Archive:
+        if self._archive is None:
+            self._archive = self.archive_factory()
+        return self._archive
+
+    def close(self) -> None:
+        if self._archive is not None:
+            self._archive.close()
+
+    def take(self, source: Source) -> None:
+        for row in self.journal.unmarked(source.name):
+            # Recorded by an earlier run that died before touching the mailbox.
+            if source.name != "triggers":
+                source.mark_processed(row["source_key"])
+                with self.journal.transaction():
+                    self.journal.mark_message(row["id"])
+        for incoming in source.fetch_new(lambda s, k: self.journal.seen(s, k) is not None):
+            if incoming.skip:
+                with self.journal.transaction():
+                    self._advance(incoming)
+                continue
+            message = self.handle(incoming)
+            if message is not None and not incoming.is_trigger:
+                source.mark_processed(incoming.key)
+                with self.journal.transaction():
+                    self.journal.mark_message(message)
+
+    def _advance(self, incoming: Incoming) -> None:
+        if incoming.uidvalidity is not None and incoming.uid is not None:
+            folder = incoming.source.partition(":")[2]
+            self.journal.set_watermark(folder, incoming.uidvalidity, incoming.uid)
+
+    def handle(self, incoming: Incoming) -> int | None:
+        """Record one mail's outcome; returns the message row to mark, None to leave alone."""
+        try:
+            parsed = self._parse(incoming)
+            if isinstance(parsed, NotARequest):
+                self._record_ignored(incoming, parsed.reason)
+                return None
+            if isinstance(parsed, Malformed):
+                return self._record_malformed(incoming, parsed)
+            return self._record_request(incoming, parsed)
+        except OutageError:
+            raise
+        except Exception as exc:  # a bug must not stop the other mails: shunt this one
+            log.exception("mail %s %s shunted", incoming.source, incoming.key)
+            reason = "".join(traceback.format_exception_only(exc)).strip()
+            with self.journal.transaction():
+                self.journal.record_message(
+                    source=incoming.source, source_key=incoming.key, kind="shunted",
+                    received=incoming.received, reason=reason, raw=incoming.raw,
+                )
+                self._advance(incoming)
+            self.report.kinds["shunted"] += 1
+            return None
+
+    def _parse(self, incoming: Incoming) -> grammar.Parsed:
+        own = self.config.own_addresses
+        if incoming.is_trigger:
+            text = incoming.raw.decode("utf-8", errors="replace")
+            return grammar.parse_trigger(text, received=incoming.received,
+                                         file_name=incoming.key, own_addresses=own)
+        return grammar.parse_message(incoming.raw, received=incoming.received,
+                                     own_addresses=own,
+                                     loop_header=self.config.replies.loop_header)
+
+    def _record_ignored(self, incoming: Incoming, reason: str) -> None:
+        with self.journal.transaction():
+            self.journal.record_message(source=incoming.source, source_key=incoming.key,
+                                        kind="ignored", received=incoming.received,
+                                        reason=reason)
+            self._advance(incoming)
+        self.report.kinds["ignored"] += 1
+        log.info("ignored %s %s: %s", incoming.source, incoming.key, reason)
+
+    def _record_malformed(self, incoming: Incoming, parsed: Malformed) -> int:
+        origin = parsed.origin
+        key = f"{incoming.source}:{incoming.key}"
+        mail = reply.render_malformed(self.config, parsed, key=key, queued_at=now())
+        with self.journal.transaction():
+            message = self.journal.record_message(
+                source=incoming.source, source_key=incoming.key, kind="malformed",
+                received=incoming.received, message_id=origin.message_id,
+                reason="; ".join(parsed.problems), subject=origin.subject, sender=origin.sender,
+            )
+            self.journal.enqueue(mail, request=None, job=None, message=message,
+                                 held=held_kind(self.config, mail.kind))
+            self._advance(incoming)
+        self.report.kinds["malformed"] += 1
+        log.info("malformed request %s: %s", origin.subject, "; ".join(parsed.problems))
+        return message
+
+    def _record_request(self, incoming: Incoming, request: Request) -> int:
+        facts = self.archive.facts(request.mous)
+        active = [
+            decisions.ActiveRequest(mous=r["mous"], ticket=r["ticket"],
+                                    calfields=tuple(f for f in r["calfields"].split(",") if f))
+            for r in self.journal.active_requests()
+        ]
+        verdict = decisions.decide(request, facts, active, request.received.date())
+        origin = request.origin
+        with self.journal.transaction():
+            message = self.journal.record_message(
+                source=incoming.source, source_key=incoming.key, kind="request",
+                received=incoming.received, message_id=origin.message_id,
+                subject=origin.subject, sender=origin.sender,
+            )
+            state = "staging" if verdict.stages else "answered"
+            request_id = self.journal.record_request(message, request, verdict, state)
+            if verdict.stages:
+                command = stage.command_line(stage.stagecalms_argv(self.config, request))
+                self.journal.add_job(request_id, command)
+            else:
+                mail = reply.render_verdict(self.config, request, verdict,
+                                            key=f"request:{request_id}", queued_at=now())
+                self.journal.enqueue(mail, request=request_id, job=None, message=message,
+                                     held=held_kind(self.config, mail.kind))
+            self._advance(incoming)
+        self.report.kinds["request"] += 1
+        self.report.verdicts[verdict.code.value] += 1
+        log.info("request %d %s ticket %s: %s (%s)", request_id, request.mous, request.ticket,
+                 verdict.code.value, verdict.check)
+        return message
+
+
+def remove_finished_triggers(config: Config, journal: Journal) -> int:
+    """A trigger file stays while its request is active (spec section 1)."""
+    if "triggers" not in config.inbox.sources:
+        return 0
+    t = config.inbox.triggers
+    source = TriggerSource(config.path(t.path), t.pattern)
+    removed = 0
+    for message_id, file_name in journal.finished_triggers():
+        source.remove(file_name)
+        with journal.transaction():
+            journal.mark_message(message_id)
+        removed += 1
+    return removed
+
+
+def run_once(config: Config, *,
+             archive_factory: Callable[[], Archive] | None = None,
+             transport_factory: Callable[[], stage.Transport] | None = None) -> RunReport:
+    """Everything one cron run does; outages are collected, the other steps still run."""
+    with single_instance(config.path(config.mailbot.lock_file)):
+        journal = Journal(config.path(config.mailbot.journal))
+        try:
+            return _run(config, journal,
+                        archive_factory or (lambda: open_archive(config)),
+                        transport_factory or (lambda: stage.open_transport(config)))
+        finally:
+            journal.close()
+
+
+def _run(config: Config, journal: Journal, archive_factory: Callable[[], Archive],
+         transport_factory: Callable[[], stage.Transport]) -> RunReport:
+    intake = Intake(config, journal, archive_factory)
+    report = intake.report
+    try:
+        for source in _each_source(config, journal, report):
+            try:
+                intake.take(source)
+            except OutageError as exc:
+                report.outages.append(exc)
+            finally:
+                source.close()
+    finally:
+        intake.close()
+    if scheduler.has_work(journal):
+        try:
+            transport = transport_factory()
+            try:
+                step = scheduler.step(config, journal, transport)
+            finally:
+                transport.close()
+            report.started, report.active_jobs = len(step.started), step.running + step.waiting
+            report.finished = len(step.succeeded) + len(step.failed)
+        except OutageError as exc:
+            report.outages.append(exc)
+    try:
+        sent = flush(config, journal)
+        report.sent, report.held = len(sent.sent), sent.held
+        copy_for_review(config, journal)
+        remove_finished_triggers(config, journal)
+    except OutageError as exc:
+        report.outages.append(exc)
+    return report
+
+
+def _each_source(config: Config, journal: Journal, report: RunReport) -> Iterator[Source]:
+    for opener in source_openers(config, journal):
+        try:
+            source = opener()
+        except OutageError as exc:
+            report.outages.append(exc)
+            continue
+        yield source
+
+
+__all__ = ["RunReport", "VerdictCode", "run_once"]

@@ -1,0 +1,127 @@
+"""Staging jobs over time: poll running ones, start waiting ones (at most `slots` at once).
+
+A job is launched at most once: its remote directory is created atomically by
+`stage.launch`, and launching an existing one only reports the recorded pid,
+so a crash between launch and journal commit is repaired by the next run.
+Never two running jobs for the same MOUS: the later one waits and then profits
+from stagecalms' hard-link reuse of the first one's MSs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from mailbot import reply, stage
+from mailbot.config import Config
+from mailbot.errors import MailbotError
+from mailbot.journal import JobRow, Journal, now
+from mailbot.model import OutgoingMail, StagingResult
+from mailbot.outbox import held_kind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepReport:
+    started: list[int] = field(default_factory=list)
+    succeeded: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    running: int = 0
+    waiting: int = 0
+
+
+def has_work(journal: Journal) -> bool:
+    return bool(journal.jobs("waiting", "running"))
+
+
+def step(config: Config, journal: Journal, transport: stage.Transport) -> StepReport:
+    """One scheduling pass: finish what ended, then fill the free slots."""
+    report = StepReport()
+    for job in journal.jobs("running"):
+        _poll(config, journal, transport, job, report)
+    running = journal.jobs("running")
+    busy = {journal.job_mous(j) for j in running}
+    free = config.staging.slots - len(running)
+    for job in journal.jobs("waiting"):
+        mous = journal.job_mous(job)
+        if free <= 0 or mous in busy:
+            continue
+        _start(config, journal, transport, job)
+        report.started.append(job.id)
+        busy.add(mous)
+        free -= 1
+    report.running = len(journal.jobs("running"))
+    report.waiting = len(journal.jobs("waiting"))
+    return report
+
+
+def _start(config: Config, journal: Journal, transport: stage.Transport, job: JobRow) -> None:
+    launched = stage.launch(transport, stage.jobs_dir(config), job.name, job.command,
+                            timeout=config.staging.ssh.command_timeout)
+    with journal.transaction():
+        journal.update_job(job.id, state="running", job_dir=launched.job_dir,
+                           pid=launched.pid, started=now())
+    log.info("job %d started (%s, pid %d): %s", job.id, job.name, launched.pid, job.command)
+
+
+def _poll(config: Config, journal: Journal, transport: stage.Transport, job: JobRow,
+          report: StepReport) -> None:
+    assert job.job_dir is not None and job.pid is not None
+    status = stage.poll(transport, stage.LaunchedJob(job.job_dir, job.pid),
+                        timeout=config.staging.ssh.command_timeout)
+    if not status.finished:
+        return
+    result = stage.parse_output(status.output, status.exit_status)
+    finish(config, journal, job, status.output, result)
+    (report.succeeded if result.ok else report.failed).append(job.id)
+
+
+def finish(config: Config, journal: Journal, job: JobRow, output: str,
+           result: StagingResult) -> None:
+    """Record a job's end and queue its mail, in one transaction."""
+    request = journal.request(job.request)
+    mail: OutgoingMail
+    if result.ok:
+        mail = reply.render_completion(config, request, result, key=f"request:{job.request}",
+                                       queued_at=now())
+    else:
+        mail = reply.render_failure(
+            config, request, command=job.command, output=output, result=result,
+            job_name=f"{job.id}", key=f"job:{job.id}:attempt:{job.attempt}", queued_at=now(),
+        )
+    with journal.transaction():
+        journal.update_job(
+            job.id, state="succeeded" if result.ok else "failed", finished=now(),
+            exit_status=result.exit_status, output=output, url=result.url,
+            deletion_date=result.deletion_date, total_bytes=result.total_bytes,
+            problems=json.dumps(list(result.problems)),
+        )
+        journal.set_request_state(job.request, "completed" if result.ok else "failed")
+        journal.enqueue(mail, request=job.request, job=job.id, held=held_kind(config, mail.kind))
+    log.info("job %d %s%s", job.id, "succeeded: " if result.ok else "failed: ",
+             result.url if result.ok else "; ".join(result.problems))
+
+
+def retry(journal: Journal, job_id: int) -> int:
+    """Queue a new attempt of a failed job; returns the new job's id."""
+    job = journal.job(job_id)
+    if job.state not in ("failed", "cancelled"):
+        raise MailbotError(
+            f"job {job_id} is {job.state}; only failed or cancelled jobs are retried")
+    with journal.transaction():
+        new_id = journal.add_job(job.request, job.command, attempt=job.attempt + 1)
+        journal.set_request_state(job.request, "staging")
+    return new_id
+
+
+def cancel(journal: Journal, job_id: int) -> None:
+    """Stop a job that is still waiting (a running stagecalms is not interrupted)."""
+    job = journal.job(job_id)
+    if job.state != "waiting":
+        raise MailbotError(f"job {job_id} is {job.state}; only waiting jobs can be cancelled")
+    with journal.transaction():
+        journal.update_job(job_id, state="cancelled", finished=now())
+        journal.set_request_state(job.request, "cancelled")
+

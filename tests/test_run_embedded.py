@@ -1,0 +1,260 @@
+"""The run loop on the embedded setup: Maildir in, local simulator, .eml outbox, SQLite files."""
+
+from __future__ import annotations
+
+import email
+import json
+import subprocess
+import sys
+import time
+from email import policy
+from pathlib import Path
+
+import pytest
+
+from mailbot import config as cfg
+from mailbot import demo_archive, grammar
+from mailbot.archive import Archive
+from mailbot.demo import prepare, request_mail
+from mailbot.errors import AlreadyRunning, ArchiveError
+from mailbot.journal import Journal
+from mailbot.model import VerdictCode, mous_file_form
+from mailbot.run import RunReport, run_once, single_instance
+
+
+def run_until_idle(config: cfg.Config, limit: float = 60) -> list[RunReport]:
+    reports = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        reports.append(run_once(config))
+        assert reports[-1].outages == []
+        if reports[-1].active_jobs == 0:
+            return reports
+        time.sleep(0.2)
+    raise AssertionError("stagings did not finish")
+
+
+def sent_files(config: cfg.Config) -> list[Path]:
+    return sorted(config.path(config.outbox.directory).glob("*.eml"))
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> tuple[cfg.Config, dict[str, str]]:
+    config, labels = prepare(tmp_path / "demo", duration=0.2)
+    return config, dict(labels)
+
+
+def test_every_demo_case_gets_its_outcome(demo: tuple[cfg.Config, dict[str, str]]) -> None:
+    config, _ = demo
+    reports = run_until_idle(config)
+    assert len(reports) >= 2, "stagings run detached: the first run does not wait"
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        rows = journal.db.execute("SELECT ticket, verdict, state FROM requests ORDER BY id")
+        got = [(r["ticket"], r["verdict"], r["state"]) for r in rows]
+        sent = journal.outbox("sent")
+    finally:
+        journal.close()
+    want = [(c.ticket, c.expected.value,
+             "completed" if c.expected is VerdictCode.STAGE else "answered")
+            for c in demo_archive.DEMO_CASES]
+    assert got == want
+    staged = sum(c.expected is VerdictCode.STAGE for c in demo_archive.DEMO_CASES)
+    kinds = sorted(m.kind for m in sent)
+    assert kinds.count("completion") == staged
+    assert kinds.count("verdict") == len(want) - staged
+    assert kinds.count("malformed") == 1
+    assert len(sent_files(config)) == len(sent)
+
+
+def test_second_run_sends_nothing_and_nothing_is_processed_twice(
+        demo: tuple[cfg.Config, dict[str, str]]) -> None:
+    config, _ = demo
+    run_until_idle(config)
+    before = sent_files(config)
+    report = run_once(config)
+    assert report.kinds == {} and report.sent == 0
+    assert sent_files(config) == before
+
+
+def test_requests_move_to_cur_others_stay_new(demo: tuple[cfg.Config, dict[str, str]]) -> None:
+    config, labels = demo
+    run_once(config)
+    maildir = config.path(config.inbox.maildir.path)
+    new = {p.name for p in (maildir / "new").iterdir()}
+    cur = {p.name.split(":")[0] for p in (maildir / "cur").iterdir()}
+    ignored = {name for name, label in labels.items() if "out-of-office" in label}
+    assert new == ignored, "only mail that is not a request stays in new/, untouched"
+    assert cur == set(labels) - ignored
+    assert all(p.name.endswith(":2,S") for p in (maildir / "cur").iterdir())
+
+
+def test_never_more_than_two_stagings_nor_two_of_one_mous(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.6)
+    run_until_idle(config)
+    events = (config.path("{data_dir}/staging") / "runs.log").read_text().splitlines()
+    running: dict[str, str] = {}
+    peak = 0
+    for line in events:
+        fields = line.split()
+        what, mous, pid = fields[1], fields[2], fields[4]
+        if what == "start":
+            assert mous not in running.values(), "two stagings of one MOUS at once"
+            running[pid] = mous
+            peak = max(peak, len(running))
+        else:
+            running.pop(pid)
+    assert peak == config.staging.slots == 2
+
+
+def test_crash_after_record_before_mark_marks_without_redoing(
+        demo: tuple[cfg.Config, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal holds the outcome; a run that died before flagging only flags next time."""
+    config, _ = demo
+    from mailbot import inbox
+
+    def die(self: inbox.MaildirSource, key: str) -> None:
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(inbox.MaildirSource, "mark_processed", die)
+    with pytest.raises(KeyboardInterrupt):
+        run_once(config)
+    monkeypatch.undo()
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        assert journal.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
+        queued_before = len(journal.outbox())
+    finally:
+        journal.close()
+    run_until_idle(config)
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        first = journal.db.execute("SELECT marked FROM messages ORDER BY id LIMIT 1").fetchone()
+        assert first["marked"] == 1
+        ids = [m.message_id for m in journal.outbox()]
+        assert len(ids) == len(set(ids)) and len(ids) > queued_before
+        count = journal.db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    finally:
+        journal.close()
+    assert count == len(demo_archive.DEMO_CASES)
+
+
+def test_archive_outage_leaves_mail_for_the_next_run(
+        demo: tuple[cfg.Config, dict[str, str]]) -> None:
+    config, labels = demo
+
+    def down() -> Archive:
+        raise ArchiveError("oracle://aog@127.0.0.1:1/x: DPY-6005")
+
+    report = run_once(config, archive_factory=down)
+    assert [str(o) for o in report.outages] == [
+        "archive database unavailable: oracle://aog@127.0.0.1:1/x: DPY-6005"]
+    maildir = config.path(config.inbox.maildir.path)
+    assert {p.name for p in (maildir / "new").iterdir()} >= {
+        n for n, label in labels.items() if "out-of-office" not in label
+        and "malformed" not in label}
+    assert run_until_idle(config)[0].kinds["request"] == len(demo_archive.DEMO_CASES)
+
+
+def test_a_mail_that_breaks_the_bot_is_shunted_and_the_rest_goes_on(
+        demo: tuple[cfg.Config, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    config, _ = demo
+    real = grammar.parse_message
+    calls = []
+
+    def flaky(raw: bytes, **kw: object) -> grammar.Parsed:
+        calls.append(raw)
+        if len(calls) == 3:
+            raise RuntimeError("bug in the grammar")
+        return real(raw, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grammar, "parse_message", flaky)
+    report = run_once(config)
+    assert report.kinds["shunted"] == 1
+    assert report.kinds["request"] + report.kinds["malformed"] + report.kinds["ignored"] == (
+        len(demo_archive.DEMO_CASES) + 2 - 1)
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        row = journal.db.execute("SELECT * FROM messages WHERE kind = 'shunted'").fetchone()
+    finally:
+        journal.close()
+    assert "bug in the grammar" in row["reason"] and bytes(row["raw"]) == calls[2]
+
+
+def test_overlapping_run_leaves_quietly(demo: tuple[cfg.Config, dict[str, str]]) -> None:
+    config, _ = demo
+    with single_instance(config.path(config.mailbot.lock_file)), \
+            pytest.raises(AlreadyRunning):
+        run_once(config)
+    lock = str(config.path(config.mailbot.lock_file))
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)"), lock],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        done = subprocess.run([sys.executable, "-m", "mailbot", "--config", config.source, "run"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0 and done.stderr == ""
+        assert not config.path(config.mailbot.journal).exists() or not Journal(
+            config.path(config.mailbot.journal)).outbox()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_held_mail_leaves_only_after_approval(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    config.outbox.review.hold = ["verdict"]
+    run_until_idle(config)
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        held = journal.outbox("held")
+        assert held and all(m.kind == "verdict" for m in held)
+        assert not any("verdict" in p.name for p in sent_files(config))
+        with journal.transaction():
+            assert journal.set_outbox_state(held[0].id, "queued", only_from=("held",))
+    finally:
+        journal.close()
+    run_once(config)
+    verdicts = [p for p in sent_files(config) if p.name.endswith("-verdict.eml")]
+    assert len(verdicts) == 1
+    msg = email.message_from_bytes(verdicts[0].read_bytes(), policy=policy.strict)
+    assert msg["Message-ID"] == held[0].message_id
+
+
+def test_malformed_request_gets_a_reply_listing_the_problems(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    run_once(config)
+    reply = next(p for p in sent_files(config) if p.name.endswith("-malformed.eml"))
+    msg = email.message_from_bytes(reply.read_bytes(), policy=policy.default)
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.splitlines()[0] == config.verdict_line("MALFORMED")
+    assert "2017.1.727.S" in text and "email" in text
+    envelope = json.loads(reply.with_suffix("").with_suffix(".envelope.json").read_text())
+    assert envelope["rcpt_to"][0] == "arc.contact@example.org"
+
+
+def test_trigger_file_stays_while_active_and_goes_after_completion(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.3)
+    for file in (config.path(config.inbox.maildir.path) / "new").iterdir():
+        file.unlink()
+    triggers = tmp_path / "triggers"
+    triggers.mkdir()
+    config.inbox.sources = ["triggers"]
+    config.inbox.triggers.path = str(triggers)
+    case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
+    mail = email.message_from_bytes(
+        request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer),
+        policy=policy.default)
+    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    name = f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
+    (triggers / name).write_text(
+        f"EU ARC contact arc.contact@example.org\nCC email {config.addresses.maintainer}\n"
+        f"{mail['Subject']}\n\n{body}", encoding="utf-8")
+    first = run_once(config)
+    assert first.kinds["request"] == 1 and (triggers / name).exists()
+    run_until_idle(config)
+    assert not (triggers / name).exists()
+    completions = [p for p in sent_files(config) if p.name.endswith("-completion.eml")]
+    assert len(completions) == 1

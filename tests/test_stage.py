@@ -1,0 +1,628 @@
+"""Staging against a real OpenSSH sshd and locally: detached launch, polling, quoting, faults.
+
+The staging command is the stagecalms simulator (or `printf` to see what the
+remote received); sshd and the tests run on this machine as the same user, so
+the tests can look at the job files and processes the remote side created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailbot.config import Config
+from mailbot.errors import ConfigError, HostKeyError, SshError
+from mailbot.model import Origin, Request
+from mailbot.stage import (
+    JobStatus,
+    LaunchedJob,
+    LocalTransport,
+    SshTransport,
+    Transport,
+    command_line,
+    jobs_dir,
+    launch,
+    open_transport,
+    parse_output,
+    poll,
+    stagecalms_argv,
+    well_formed_url,
+)
+from tests.servers.sshd import SshServer, running_sshd
+
+MOUS = "uid://A001/X1296/X675"
+CALFIELD_WORD = r"[A-Za-z0-9+._-]+(,[A-Za-z0-9+._-]+)*"
+ECHO = "printf '[%s]\\n'"  # as a "stagecalms" command: shows each argv word it received
+
+
+@pytest.fixture(scope="module")
+def sshd_server() -> Iterator[SshServer]:
+    base_dir = Path(tempfile.mkdtemp(prefix="mailbot-sshd-"))
+    try:
+        with running_sshd(base_dir) as server:
+            yield server
+    finally:
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def make_config(server: SshServer, data_dir: Path, kind: str = "ssh") -> Config:
+    config = Config()
+    config.mailbot.data_dir = str(data_dir)
+    config.staging.transport = kind
+    config.staging.jobs_dir = "{data_dir}/jobs"
+    ssh = config.staging.ssh
+    ssh.host, ssh.port, ssh.user = server.host, server.port, server.user
+    ssh.key_file, ssh.known_hosts = str(server.key_file), str(server.known_hosts)
+    ssh.key_passphrase_env = "MAILBOT_TEST_SSH_PASSPHRASE"
+    ssh.connect_timeout = 5.0
+    ssh.retry_seconds = 1.5
+    return config
+
+
+@pytest.fixture(scope="module", params=["local", "ssh"])
+def transport(
+    request: pytest.FixtureRequest, sshd_server: SshServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Transport]:
+    config = make_config(sshd_server, tmp_path_factory.mktemp("transport"), request.param)
+    opened = open_transport(config)
+    assert isinstance(opened, LocalTransport if request.param == "local" else SshTransport)
+    yield opened
+    opened.close()
+
+
+def simulator_command(root: Path) -> str:
+    return shlex.quote(sys.executable) + " -m mailbot.simulator --root " + shlex.quote(str(root))
+
+
+def a_request(calfields: tuple[str, ...] = (), ticket: str = "16140") -> Request:
+    return Request(
+        mous=MOUS,
+        project="2017.1.00727.S",
+        calfields=calfields,
+        user_name="Judit Szulagyi",
+        user_email="judits@example.org",
+        ticket=ticket,
+        arc_contact="arc@example.org",
+        cc=(),
+        message_id="<r1@example.org>",
+        received=datetime(2019, 9, 2, 14, 0, tzinfo=UTC),
+        origin=Origin(channel="mail", sender="arc@example.org"),
+    )
+
+
+def wait_finished(transport: Transport, job: LaunchedJob, limit: float = 20) -> JobStatus:
+    deadline = time.monotonic() + limit
+    while True:
+        status = poll(transport, job, timeout=10)
+        if status.finished:
+            return status
+        assert time.monotonic() < deadline, f"job still running: {status}"
+        time.sleep(0.05)
+
+
+def starts(root: Path) -> list[str]:
+    log = root / "runs.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line for line in lines if line.split()[1] == "start"]
+
+
+# ---------------------------------------------------------------------------
+# Launch and poll, over SSH and locally
+
+
+def test_launch_returns_at_once_and_poll_follows_the_job(
+    transport: Transport, tmp_path: Path
+) -> None:
+    root = tmp_path / "sim"
+    root.mkdir()
+    (root / "duration").write_text("1.0")
+    config = Config()
+    config.mailbot.data_dir = str(tmp_path)
+    config.staging.command = simulator_command(root)
+    command = command_line(stagecalms_argv(config, a_request(("J0510+1800",))))
+
+    began = time.monotonic()
+    job = launch(transport, jobs_dir(config), "job-17-1", command)
+    assert time.monotonic() - began < 0.8  # the job itself takes 1 s
+    running = poll(transport, job)
+
+    assert job.started and job.pid > 0
+    assert job.job_dir == str(tmp_path / "jobs" / "job-17-1")
+    assert running.alive and not running.finished and running.exit_status is None
+    done = wait_finished(transport, job)
+    assert done.exit_status == 0 and not done.alive
+    result = parse_output(done.output, done.exit_status)
+    assert result.ok, result.problems
+    assert result.url is not None and (root / "preview" / result.url.rsplit("/", 1)[1]).is_dir()
+    assert result.notices[0].startswith("*** Based on your selection, only data for field J0510")
+    assert (Path(job.job_dir) / "command").read_text() == command + "\n"
+    assert (Path(job.job_dir) / "rc").read_text().strip() == "0"
+
+
+def test_same_job_name_launches_once(transport: Transport, tmp_path: Path) -> None:
+    root = tmp_path / "sim"
+    command = simulator_command(root) + " --duration 0.5 2017.1.00727.S " + MOUS + " 16140"
+    first = launch(transport, str(tmp_path / "jobs"), "job-3-1", command)
+    again = launch(transport, str(tmp_path / "jobs"), "job-3-1", command)
+    assert first.started and not again.started
+    assert again == first  # same directory, same pid
+
+    wait_finished(transport, first)
+    after = launch(transport, str(tmp_path / "jobs"), "job-3-1", command)
+    assert not after.started and after.pid == first.pid
+    time.sleep(0.2)
+    assert len(starts(root)) == 1
+
+
+def test_relaunch_without_recorded_pid_starts_nothing(transport: Transport, tmp_path: Path) -> None:
+    (tmp_path / "jobs" / "job-9-1").mkdir(parents=True)  # a launch cut short after mkdir
+    root = tmp_path / "sim"
+    job = launch(transport, str(tmp_path / "jobs"), "job-9-1", simulator_command(root), timeout=30)
+    assert not job.started and job.pid == 0
+    status = poll(transport, job)
+    assert status.finished and status.exit_status is None and not status.alive
+    assert not root.exists()
+
+
+def test_jobs_dir_under_home(transport: Transport) -> None:
+    name = f"mailbot-test-jobs-{uuid.uuid4().hex}"
+    try:
+        job = launch(transport, f"~/{name}", "job-1-1", "echo hello")
+        assert job.job_dir == str(Path.home() / name / "job-1-1")
+        status = wait_finished(transport, job)
+        assert (status.exit_status, status.output) == (0, "hello\n")
+    finally:
+        shutil.rmtree(Path.home() / name, ignore_errors=True)
+
+
+def test_killed_job_polls_as_finished_without_exit_status(
+    transport: Transport, tmp_path: Path
+) -> None:
+    root = tmp_path / "sim"
+    command = simulator_command(root) + " --duration 20 2017.1.00727.S " + MOUS + " 16140"
+    job = launch(transport, str(tmp_path / "jobs"), "job-5-1", command)
+    try:
+        assert poll(transport, job).alive
+        os.kill(job.pid, signal.SIGKILL)
+        status = wait_finished(transport, job, limit=5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)  # setsid made the job a process group
+    assert status.finished and status.exit_status is None and not status.alive
+    result = parse_output(status.output, status.exit_status)
+    assert not result.ok and result.url is None
+    assert any("without an exit status" in p for p in result.problems)
+
+
+def test_missing_job_directory_polls_as_finished(transport: Transport, tmp_path: Path) -> None:
+    status = poll(transport, LaunchedJob(job_dir=str(tmp_path / "gone"), pid=0))
+    assert status.finished and status.exit_status is None and not status.alive
+    assert "missing" in status.output
+
+
+def test_failed_job_keeps_its_exit_status(transport: Transport, tmp_path: Path) -> None:
+    job = launch(transport, str(tmp_path / "jobs"), "job-6-1", "echo broken >&2; exit 7")
+    status = wait_finished(transport, job)
+    assert (status.exit_status, status.output, status.alive) == (7, "broken\n", False)
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "a b", "job;id", "jöb", "a\nb"])
+def test_invalid_job_names_are_refused(name: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        launch(LocalTransport(), str(tmp_path), name, "true")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------
+# Transports
+
+
+def test_run_merges_output_and_returns_exit_status(transport: Transport) -> None:
+    status, output = transport.run("echo out; echo err >&2; exit 3", 10)
+    assert status == 3
+    assert output.splitlines() == ["out", "err"]
+
+
+def test_run_timeout_is_a_fault_and_the_transport_stays_usable(transport: Transport) -> None:
+    began = time.monotonic()
+    with pytest.raises(SshError, match="within"):
+        transport.run("sleep 5", 0.5)
+    assert time.monotonic() - began < 3
+    assert transport.run("echo still here", 10) == (0, "still here\n")
+
+
+def test_open_transport_refuses_an_unknown_kind(tmp_path: Path) -> None:
+    config = Config()
+    config.staging.transport = "telnet"
+    with pytest.raises(ConfigError):
+        open_transport(config)
+
+
+def test_wrong_host_key_is_refused_and_nothing_runs(sshd_server: SshServer, tmp_path: Path) -> None:
+    config = make_config(sshd_server, tmp_path)
+    config.staging.ssh.known_hosts = str(sshd_server.wrong_known_hosts)
+    config.staging.ssh.retry_seconds = 10  # must not be spent: a key mismatch is never retried
+    began = time.monotonic()
+    with pytest.raises(HostKeyError) as caught:
+        launch(open_transport(config), jobs_dir(config), "job-1-1", "touch ran")
+    assert time.monotonic() - began < 3
+    message = str(caught.value)
+    assert sshd_server.host in message and str(sshd_server.port) in message
+    assert str(sshd_server.wrong_known_hosts) in message
+    assert not (tmp_path / "jobs").exists()
+
+
+@pytest.mark.parametrize("other_host", [False, True])
+def test_unknown_host_is_refused(sshd_server: SshServer, tmp_path: Path, other_host: bool) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    # Empty, or the server's own key listed under another port (so another host).
+    line = sshd_server.known_hosts.read_text().replace(f":{sshd_server.port} ", ":2222 ")
+    known_hosts.write_text(line if other_host else "")
+    config = make_config(sshd_server, tmp_path)
+    config.staging.ssh.known_hosts = str(known_hosts)
+    with pytest.raises(HostKeyError, match=re.escape(str(known_hosts))):
+        open_transport(config)
+
+
+def test_damaged_known_hosts_is_refused(sshd_server: SshServer, tmp_path: Path) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{sshd_server.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA\n")
+    config = make_config(sshd_server, tmp_path)
+    config.staging.ssh.known_hosts = str(known_hosts)
+    with pytest.raises(HostKeyError, match="cannot read known_hosts"):
+        open_transport(config)
+
+
+def test_missing_known_hosts_is_refused(sshd_server: SshServer, tmp_path: Path) -> None:
+    config = make_config(sshd_server, tmp_path)
+    config.staging.ssh.known_hosts = str(tmp_path / "nowhere")
+    with pytest.raises(HostKeyError, match="does not exist"):
+        open_transport(config)
+
+
+def test_closed_port_is_retried_then_an_outage(sshd_server: SshServer, tmp_path: Path) -> None:
+    config = make_config(sshd_server, tmp_path)
+    with socket_closed_port() as port:
+        config.staging.ssh.port = port
+        began = time.monotonic()
+        with pytest.raises(SshError) as caught:
+            open_transport(config)
+        elapsed = time.monotonic() - began
+    found = re.search(r"after (\d+) attempts", str(caught.value))
+    assert found is not None, caught.value
+    attempts = int(found.group(1))
+    assert attempts >= 2
+    assert elapsed < config.staging.ssh.retry_seconds + 1.0
+    assert caught.value.exit_status == 75
+
+
+@contextlib.contextmanager
+def socket_closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections (bound, never listening)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_refused_key_is_not_retried(sshd_server: SshServer, tmp_path: Path) -> None:
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    config = make_config(sshd_server, tmp_path)
+    config.staging.ssh.key_file = str(stranger)
+    config.staging.ssh.retry_seconds = 10
+    began = time.monotonic()
+    with pytest.raises(ConfigError, match="refused the key"):
+        open_transport(config)
+    assert time.monotonic() - began < 3
+
+
+def test_key_passphrase_comes_from_the_environment(
+    sshd_server: SshServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locked = tmp_path / "locked"
+    shutil.copy(sshd_server.key_file, locked)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-p", "-P", "", "-N", "s3cret phrase", "-f", str(locked)],
+        check=True,
+        capture_output=True,
+    )
+    config = make_config(sshd_server, tmp_path)
+    config.staging.ssh.key_file = str(locked)
+    monkeypatch.delenv("MAILBOT_TEST_SSH_PASSPHRASE", raising=False)
+    with pytest.raises(ConfigError, match="passphrase"):
+        open_transport(config)
+
+    monkeypatch.setenv("MAILBOT_TEST_SSH_PASSPHRASE", "wrong phrase")
+    with pytest.raises(
+        ConfigError, match=re.escape("wrong passphrase in $MAILBOT_TEST_SSH_PASSPHRASE")
+    ):
+        open_transport(config)
+
+    monkeypatch.setenv("MAILBOT_TEST_SSH_PASSPHRASE", "s3cret phrase")
+    transport = open_transport(config)
+    try:
+        assert transport.run("echo in", 10) == (0, "in\n")
+    finally:
+        transport.close()
+
+
+# ---------------------------------------------------------------------------
+# Quoting: what the staging host receives is exactly the argv
+
+
+@settings(max_examples=25, deadline=None)
+@given(calfield=st.from_regex(CALFIELD_WORD, fullmatch=True))
+def test_calfields_reach_the_staging_host_verbatim(transport: Transport, calfield: str) -> None:
+    config = Config()
+    config.staging.command = ECHO
+    request = a_request(tuple(calfield.split(",")))
+    argv = stagecalms_argv(config, request)
+    status, output = transport.run(command_line(argv), 10)
+    assert status == 0
+    assert output == "".join(f"[{word}]\n" for word in argv[2:])
+    assert argv[2:] == ["2017.1.00727.S", MOUS, "16140", "X", calfield]
+
+
+def hostile_words(marker: Path) -> list[str]:
+    touch = f"touch {marker}"
+    return [
+        f";{touch}",
+        f"$({touch})",
+        f"`{touch}`",
+        f"'; {touch}; '",
+        f'"; {touch}; "',
+        f"a\n{touch}\nb",
+        f"|| {touch} &&",
+        f"> {marker}",
+        "'",
+        '"',
+        "\\",
+        "\\'",
+        "$HOME",
+        "${HOME}",
+        "~",
+        "*",
+        "!!",
+        "%s",
+        "-n",
+        "",
+        " leading and trailing ",
+        "tab\there",
+        "FOO=bar",
+        "{a,b}",
+        "é ü ø",
+    ]
+
+
+def test_hostile_words_arrive_verbatim_in_a_launched_job(
+    transport: Transport, tmp_path: Path
+) -> None:
+    marker = tmp_path / "x"
+    words = hostile_words(marker)
+    job = launch(
+        transport, str(tmp_path / "jobs"), "job-1-1", command_line(["printf", "[%s]\n", *words])
+    )
+    status = wait_finished(transport, job)
+    assert status.exit_status == 0
+    assert status.output == "".join(f"[{word}]\n" for word in words)
+    assert not marker.exists()
+
+
+def test_hostile_first_words_are_not_assignments_or_options(transport: Transport) -> None:
+    # Quoted, `A=b` is a command name, not an assignment that would run the next word.
+    status, output = transport.run(command_line(["A=b", "echo", "ran"]), 10)
+    assert status == 127 and "ran" not in output
+
+
+# ---------------------------------------------------------------------------
+# Pure parts: command line, output parsing
+
+
+def test_stagecalms_argv_expands_data_dir_in_each_word() -> None:
+    config = Config()
+    config.mailbot.data_dir = "/srv/mail bot"
+    config.staging.command = "/opt/bin/stagecalms.sh --root {data_dir}/staging"
+    assert stagecalms_argv(config, a_request()) == [
+        "/opt/bin/stagecalms.sh",
+        "--root",
+        "/srv/mail bot/staging",
+        "2017.1.00727.S",
+        MOUS,
+        "16140",
+    ]
+    assert stagecalms_argv(config, a_request(("J0217-0820", "J0238+1636")))[-2:] == [
+        "X",
+        "J0217-0820,J0238+1636",
+    ]
+
+
+def test_command_line_quotes_every_word() -> None:
+    assert command_line(["stagecalms.sh", "2019.1.00337.S", "it's"]) == (
+        "'stagecalms.sh' '2019.1.00337.S' 'it'\"'\"'s'"
+    )
+    with pytest.raises(ValueError):
+        command_line([])
+
+
+@given(st.lists(st.text(alphabet=st.characters(exclude_characters="\x00")), min_size=1))
+def test_command_line_round_trips_through_shell_splitting(words: list[str]) -> None:
+    assert shlex.split(command_line(words)) == words
+
+
+URL = "http://almascience.eso.org/arcdistribution/preview/8672af71dac32e0ad9703dae3438fcac"
+
+SEED_SUCCESS = "\n".join(
+    [
+        f"The staging directory will be accessible at {URL}",
+        "Looking for cluster node with low load ...",
+        "DATAMACHINE chosen: arcp14",
+        "Working as arcproc@arcp14.hq.eso.org ...",
+        "(re-)creating directory /opsw/work/pipeproc/autopipeline/tmp/WORK23067",
+        "Now generating the calibrated MS(s) ...",
+        "Checking for pre-existing MSs for the following EBs ...",
+        "uid___A002_Xd33a12_X15be",
+        "MS for uid___A002_Xd33a12_X15be was not found among the already staged MSs. "
+        "Will not search further ...",
+        "None or not all of the needed MSs found: Will regenerate all the MSs ...",
+        "Copying over the generated MSs ...",
+        "receiving incremental file list",
+        "uid___A002_Xd33a12_X15be.ms.split.cal.tar",
+        "",
+        "sent 42 bytes  received 5765728719 bytes  64421550.40 bytes/sec",
+        "total size is 5764321280  speedup is 1.00",
+        "Deleting redundant logs ...",
+        "Deleting temporary work directory ...",
+        "",
+        "Staging of calibrated MS(s) for 2018.1.01406.S uid___A001_X133d_X3cf3 helpdesk ticket "
+        "#16267 completed",
+        f"at {URL}",
+        "Data will be deleted 28 days from Wed Jul 17 17:09:18 UTC 2019unless you put a "
+        ".donotremove into the directory.",
+        "",
+    ]
+)
+
+# The later wiki revision shows the same output with its lines run together.
+SEED_ONE_LINE = (
+    f"The staging directory will be accessible at {URL}\n"
+    "Looking for cluster node with low load ...\n"
+    "DATAMACHINE chosen: arcp14 Working as arcproc@arcp14.hq.eso.org ... (re-)creating directory "
+    "/opsw/work/pipeproc/autopipeline/tmp/WORK23067\n"
+    " Now generating the calibrated MS(s) ... Checking for pre-existing MSs for the following "
+    "EBs ...\n"
+    "uid___A002_Xd33a12_X15be MS for uid___A002_Xd33a12_X15be was not found among the already "
+    "staged MSs. Will not search further ...\n"
+    "sent 42 bytes received 5765728719 bytes 64421550.40 bytes/sec total size is 5764321280 "
+    "speedup is 1.00\n"
+    "Staging of calibrated MS(s) for 2018.1.01406.S uid___A001_X133d_X3cf3 helpdesk ticket "
+    f"#16267 completed at {URL} Data will be deleted 28 days from Fri Sep 27 14:04:04 UTC 2019 "
+    "unless you put a .donotremove into the directory.\n"
+)
+
+SEED_FAILURE = (
+    "The staging directory will be accessible at http://almascience.eso.org/arcdistribution/"
+    "preview/cdb386950af8ee148b3a9bc633942c6a\n"
+    "Failed. Please investigate  /var/www/html/arcdistribution/preview/"
+    "cdb386950af8ee148b3a9bc633942c6a and possibly remove incomplete data belonging to MOUS "
+    "uid://A001/X11f/X9c\n"
+    "The working directory /opsw/work/pipeproc/autopipeline/tmp/WORK23486 on the EU ARC "
+    "cluster was not removed.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "deletion"),
+    [
+        (SEED_SUCCESS, "Wed Jul 17 17:09:18 UTC 2019"),
+        (SEED_ONE_LINE, "Fri Sep 27 14:04:04 UTC 2019"),
+    ],
+)
+def test_seed_success_output(output: str, deletion: str) -> None:
+    result = parse_output(output, 0)
+    assert result.ok and result.problems == ()
+    assert result.url == URL
+    assert result.deletion_date == deletion
+    assert result.ebs == ("uid___A002_Xd33a12_X15be",)
+    assert result.total_bytes == 5764321280
+    assert result.failed_dir is None and result.workdir is None
+
+
+def test_seed_reuse_and_notices() -> None:
+    reuse = (
+        "*** Based on your selection, only data for field J0217-0820 will be staged. ***\n"
+        "Old project, using RHEL5 build of CASA.\n"
+        "Found pre-existing /home/arcdistribution/arcdistribution/preview/"
+        "8b6db8a851c558b1669e7a0d987e6f87/uid___A002_Xd15514_X8bfa.ms.split.cal.tar .\n"
+        "   Will try to use this instead of recreating it (making hard link) ...\n"
+    )
+    result = parse_output(reuse + SEED_SUCCESS, 0)
+    assert result.ok
+    assert result.reused == (
+        "/home/arcdistribution/arcdistribution/preview/8b6db8a851c558b1669e7a0d987e6f87/"
+        "uid___A002_Xd15514_X8bfa.ms.split.cal.tar",
+    )
+    assert result.notices == (
+        "*** Based on your selection, only data for field J0217-0820 will be staged. ***",
+        "Old project, using RHEL5 build of CASA.",
+    )
+
+
+def test_seed_failure_output() -> None:
+    result = parse_output(SEED_FAILURE, 1)
+    assert not result.ok and result.url is None
+    assert (
+        result.failed_dir
+        == "/var/www/html/arcdistribution/preview/cdb386950af8ee148b3a9bc633942c6a"
+    )
+    assert result.workdir == "/opsw/work/pipeproc/autopipeline/tmp/WORK23486"
+    assert any("status 1" in p for p in result.problems)
+    assert any("Failed. Please investigate" in p for p in result.problems)
+
+
+@pytest.mark.parametrize(
+    ("output", "exit_status", "why"),
+    [
+        (SEED_SUCCESS, 1, "exited with status 1"),
+        (SEED_SUCCESS, None, "without an exit status"),
+        (SEED_SUCCESS + SEED_FAILURE.splitlines(keepends=True)[1], 0, "Failed. Please"),
+        (SEED_SUCCESS.replace("completed\nat", "stopped at"), 0, "no completion line"),
+        (SEED_SUCCESS.replace("accessible at", "ready at"), 0, "The staging directory"),
+        (SEED_SUCCESS.replace(f"at {URL}\nData", f"at {URL[:-1]}0\nData"), 0, "differ"),
+        (SEED_SUCCESS.replace(URL, "ftp://almascience.eso.org/x"), 0, "well-formed"),
+        (SEED_SUCCESS.replace(URL, 'http://almascience.eso.org/x"><script>'), 0, "well-formed"),
+        (SEED_SUCCESS.replace(URL, "http:///preview/abc"), 0, "well-formed"),
+        (SEED_SUCCESS.replace(URL, "javascript:alert(1)"), 0, "well-formed"),
+        ("", 0, "no completion line"),
+    ],
+)
+def test_failures_are_never_ok(output: str, exit_status: int | None, why: str) -> None:
+    result = parse_output(output, exit_status)
+    assert not result.ok and result.url is None
+    assert any(why in problem for problem in result.problems), result.problems
+
+
+FRAGMENTS = [
+    f"The staging directory will be accessible at {URL}\n",
+    "The staging directory will be accessible at http://other.example/x\n",
+    f"Staging of calibrated MS(s) for P M helpdesk ticket #1 completed at {URL}\n",
+    "Staging of calibrated MS(s) for P M helpdesk ticket #1 completed at http://other.example/x\n",
+    "Staging of calibrated MS(s) for P M helpdesk ticket #1 completed at ftp://x/y\n",
+    "Failed. Please investigate  /var/www/x and possibly remove incomplete data\n",
+    "total size is 12  speedup is 1.00\n",
+    "uid___A002_Xd33a12_X15be\n",
+    "noise\n",
+]
+
+
+@given(
+    parts=st.lists(st.sampled_from(FRAGMENTS), max_size=6),
+    exit_status=st.one_of(st.none(), st.integers(-1, 3)),
+)
+def test_ok_always_means_exit_zero_and_a_verified_url(
+    parts: list[str], exit_status: int | None
+) -> None:
+    result = parse_output("".join(parts), exit_status)
+    assert result.ok == (not result.problems)
+    if result.ok:
+        assert exit_status == 0 and result.url is not None and well_formed_url(result.url)
+        assert f"The staging directory will be accessible at {result.url}\n" in parts
+        assert not any(p.startswith("Failed.") for p in parts)
+    else:
+        assert result.url is None
