@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mailbot import decide as decisions
-from mailbot import grammar, reply, scheduler, stage
+from mailbot import grammar, reply, scheduler, stage, textmail
 from mailbot.archive import Archive, open_archive
 from mailbot.config import Config
 from mailbot.errors import AlreadyRunning, OutageError
@@ -164,7 +164,7 @@ class Intake:
     def _parse(self, incoming: Incoming) -> grammar.Parsed:
         own = self.config.own_addresses
         if incoming.is_trigger:
-            text = incoming.raw.decode("utf-8", errors="replace")
+            text = textmail.decode_text_bytes(incoming.raw)
             return grammar.parse_trigger(text, received=incoming.received,
                                          file_name=incoming.key, own_addresses=own)
         return grammar.parse_message(incoming.raw, received=incoming.received,
