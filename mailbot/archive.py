@@ -458,7 +458,9 @@ def _log_retry(url: str) -> Callable[[RetryCallState], None]:
     def log_it(state: RetryCallState) -> None:
         fault = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
+        # INFO, not WARNING: stderr shows warnings, and an outage must end the run with
+        # ONE line on stderr (the final ArchiveError); the attempts go to the log file.
+        log.info(
             "archive database unavailable (attempt %d): %s: %s; retrying in %.1f s",
             state.attempt_number,
             url,
@@ -469,8 +471,12 @@ def _log_retry(url: str) -> Callable[[RetryCallState], None]:
     return log_it
 
 
+# oracledb puts a fresh random id into every connect error: noise in a one-line message.
+_CONNECTION_ID = re.compile(r"\s*\(CONNECTION_ID=[^)]*\)")
+
+
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = " ".join(_CONNECTION_ID.sub("", str(exc)).split())
     if isinstance(exc, TimeoutError) and not text:
         return "no answer (connect timed out)"
     return text or type(exc).__name__

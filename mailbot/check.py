@@ -1,4 +1,15 @@
-"""`mailbot check`: what the bot would do with mails or trigger files; sends and records nothing."""
+"""`mailbot check`: what the bot would do with mails or trigger files; sends and records nothing.
+
+For each file: the classification (request, malformed, ignored), and, when an
+archive is configured, the verdict and the reply the bot would send. The
+journal is only read (for the requests already staging, which make a repeat a
+duplicate) and never created; the outbox is not touched.
+
+`--json` prints one object per file with the keys of `JSON_KEYS`. Its `verdict`
+is the verdict line of a request (`STAGE` when it would be staged), the
+MALFORMED verdict line of a malformed request (its reply needs no archive),
+and null for ignored mail and for a request when no archive is configured.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +18,48 @@ import json
 import sqlite3
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
-from mailbot import grammar, reply
+from mailbot import reply, stage
 from mailbot.archive import Archive, open_archive
 from mailbot.config import Config
 from mailbot.decide import ActiveRequest, decide
 from mailbot.errors import ConfigError
+from mailbot.grammar import parse_message, parse_trigger
+from mailbot.journal import ACTIVE_REQUEST_STATES
 from mailbot.model import Malformed, NotARequest, OutgoingMail, Parsed, Request
 
 EXIT_UNREADABLE = 2
+STAGE = "STAGE"
+JSON_KEYS = ("file", "kind", "request", "problems", "reason", "verdict")
+# Headers of the would-be reply worth reading; the rest (Message-ID, loop guards) is plumbing.
+SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the bot would do with one parsed file."""
+
+    verdict: str | None  # verdict line, STAGE, or None (ignored / no archive)
+    why: str | None = None  # the check that refused, or the role that entitles
+    mail: OutgoingMail | None = None  # the reply it would send
+    command: str | None = None  # the staging command line it would run
 
 
 def classify(config: Config, path: Path, raw: bytes, received: datetime) -> Parsed:
+    """The grammar's reading of one file: a trigger file by its name, else a mail."""
     if fnmatch.fnmatch(path.name, config.inbox.triggers.pattern):
-        return grammar.parse_trigger(raw.decode("utf-8", errors="replace"), received=received,
-                                     file_name=path.name, own_addresses=config.own_addresses)
-    return grammar.parse_message(raw, received=received, own_addresses=config.own_addresses,
-                                 loop_header=config.replies.loop_header)
+        return parse_trigger(raw.decode("utf-8", errors="replace"), received=received,
+                             file_name=path.name, own_addresses=config.own_addresses)
+    return parse_message(raw, received=received, own_addresses=config.own_addresses,
+                         loop_header=config.replies.loop_header)
 
 
 def _archive_configured(config: Config, url: str | None) -> bool:
@@ -41,27 +74,34 @@ def _active(config: Config) -> list[ActiveRequest]:
     """Active requests from the journal, read-only; none when there is no journal yet."""
     path = config.path(config.mailbot.journal)
     if not path.exists():
-        return []
+        return []  # and none is created: check records nothing
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        rows = db.execute("SELECT mous, calfields, ticket FROM requests WHERE state = 'staging'")
+        marks = ",".join("?" * len(ACTIVE_REQUEST_STATES))
+        rows = db.execute(f"SELECT mous, calfields, ticket FROM requests WHERE state IN ({marks})",
+                          ACTIVE_REQUEST_STATES)
         return [ActiveRequest(mous=m, calfields=tuple(f for f in c.split(",") if f), ticket=t)
                 for m, c, t in rows]
     except sqlite3.Error:
-        return []
+        return []  # a journal of an older or foreign schema: judge without it
     finally:
         db.close()
+
+
+def _received(today: str | None) -> datetime:
+    if not today:
+        return datetime.now(UTC)
+    try:
+        return datetime.combine(date.fromisoformat(today), time(12), UTC)
+    except ValueError:
+        raise ConfigError(f"--today must be YYYY-MM-DD, not {today!r}") from None
 
 
 def check_files(config: Config, files: Sequence[str], *, as_json: bool,
                 archive_url: str | None = None, queries_dir: str | None = None,
                 today: str | None = None) -> int:
-    received = datetime.now(UTC)
-    if today:
-        try:
-            received = datetime.combine(date.fromisoformat(today), time(12), UTC)
-        except ValueError:
-            raise ConfigError(f"--today must be YYYY-MM-DD, not {today!r}") from None
+    """Report on each file; 0 when all were read, EXIT_UNREADABLE when one was not."""
+    received = _received(today)
     archive: Archive | None = None
     if _archive_configured(config, archive_url):
         archive = open_archive(config, url=archive_url, queries_dir=queries_dir)
@@ -73,15 +113,16 @@ def check_files(config: Config, files: Sequence[str], *, as_json: bool,
             try:
                 raw = path.read_bytes()
             except OSError as exc:
-                print(f"mailbot: cannot read {name}: {exc.strerror}", file=sys.stderr)
+                print(f"mailbot: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
                 status = EXIT_UNREADABLE
                 continue
             parsed = classify(config, path, raw, received)
-            verdict, mail = _outcome(config, parsed, archive, active, received)
+            outcome = _outcome(config, parsed, archive, active, received)
             if as_json:
-                print(json.dumps(_as_json(name, parsed, verdict), ensure_ascii=False))
+                print(json.dumps(as_json_record(name, parsed, outcome), ensure_ascii=False))
             else:
-                _print_text(name, parsed, verdict, mail)
+                _print_text(name, parsed, outcome)
+            sys.stdout.flush()  # each file's report is out before a later one can fail
     finally:
         if archive is not None:
             archive.close()
@@ -89,22 +130,25 @@ def check_files(config: Config, files: Sequence[str], *, as_json: bool,
 
 
 def _outcome(config: Config, parsed: Parsed, archive: Archive | None,
-             active: list[ActiveRequest], received: datetime
-             ) -> tuple[str | None, OutgoingMail | None]:
+             active: list[ActiveRequest], received: datetime) -> Outcome:
     stamp = datetime.now(UTC)
     if isinstance(parsed, Malformed):
-        return config.verdict_line("MALFORMED"), reply.render_malformed(
-            config, parsed, key="check", queued_at=stamp)
+        mail = reply.render_malformed(config, parsed, key="check", queued_at=stamp)
+        return Outcome(config.verdict_line("MALFORMED"), mail=mail)
     if isinstance(parsed, NotARequest) or archive is None:
-        return None, None
+        return Outcome(None)
     verdict = decide(parsed, archive.facts(parsed.mous), active, received.date())
     if verdict.stages:
-        return "STAGE", None
+        command = stage.command_line(stage.stagecalms_argv(config, parsed))
+        return Outcome(STAGE, why=f"entitled: {verdict.detail.get('role') or '?'}",
+                       command=command)
     mail = reply.render_verdict(config, parsed, verdict, key="check", queued_at=stamp)
-    return config.verdict_line(verdict.code.value), mail
+    return Outcome(config.verdict_line(verdict.code.value), why=f"check: {verdict.check}",
+                   mail=mail)
 
 
-def _as_json(name: str, parsed: Parsed, verdict: str | None) -> dict[str, Any]:
+def as_json_record(name: str, parsed: Parsed, outcome: Outcome) -> dict[str, Any]:
+    """The `--json` object of one file (keys: JSON_KEYS)."""
     kind = {Request: "request", Malformed: "malformed", NotARequest: "ignored"}[type(parsed)]
     request = None
     if isinstance(parsed, Request):
@@ -119,12 +163,14 @@ def _as_json(name: str, parsed: Parsed, verdict: str | None) -> dict[str, Any]:
         "request": request,
         "problems": list(parsed.problems) if isinstance(parsed, Malformed) else [],
         "reason": parsed.reason if isinstance(parsed, NotARequest) else None,
-        "verdict": verdict if not isinstance(parsed, NotARequest) else None,
+        "verdict": outcome.verdict,
     }
 
 
-def _print_text(name: str, parsed: Parsed, verdict: str | None,
-                mail: OutgoingMail | None) -> None:
+# --- text output ----------------------------------------------------------------------------
+
+
+def _print_text(name: str, parsed: Parsed, outcome: Outcome) -> None:
     print(f"== {name}")
     if isinstance(parsed, NotARequest):
         print(f"ignored: {parsed.reason}")
@@ -137,11 +183,32 @@ def _print_text(name: str, parsed: Parsed, verdict: str | None,
         calfields = ",".join(parsed.calfields) or "-"
         print(f"request: MOUS {parsed.mous} project {parsed.project} ticket {parsed.ticket}")
         print(f"  user {parsed.user_name} <{parsed.user_email}>, calfield {calfields}")
-    if verdict is None:
+    if outcome.verdict is None:
         print("verdict: (no archive configured)")
         return
-    print(f"verdict: {verdict}")
-    if mail is not None:
+    why = f" ({outcome.why})" if outcome.why else ""
+    print(f"verdict: {outcome.verdict}{why}")
+    if outcome.command is not None:
+        print(f"staging it would start:\n  {outcome.command}")
+    if outcome.mail is not None:
         print("reply it would send:")
-        text = mail.data.decode("utf-8", errors="replace").replace("\r\n", "\n")
-        print("  " + text.rstrip("\n").replace("\n", "\n  "))
+        print(_indent(readable(outcome.mail)))
+
+
+def readable(mail: OutgoingMail) -> str:
+    """The mail as a person reads it: key headers, Bcc from the envelope, decoded body."""
+    msg = BytesParser(policy=policy.default).parsebytes(mail.data)
+    assert isinstance(msg, EmailMessage)  # policy.default builds EmailMessage objects
+    lines = [f"{h}: {msg[h]}" for h in SHOWN_HEADERS if msg[h] is not None]
+    # Bcc is not in the bytes (smtplib would leak it); it is what the envelope adds.
+    visible = {a.lower() for _, a in getaddresses([str(msg[h]) for h in ("To", "Cc") if msg[h]])}
+    bcc = [a for a in mail.rcpt_to if a.lower() not in visible]
+    if bcc:
+        lines.append(f"Bcc: {', '.join(bcc)}")
+    part = msg.get_body(("plain", "html"))
+    body = str(part.get_content()).replace("\r\n", "\n") if part is not None else ""
+    return "\n".join(lines) + "\n\n" + body.rstrip("\n")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" if line else "" for line in text.split("\n"))

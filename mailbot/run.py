@@ -42,6 +42,7 @@ class RunReport:
         parts.append(f"{self.started} staging(s) started, {self.finished} finished,"
                      f" {self.active_jobs} active")
         parts.append(f"{self.sent} mail(s) sent" + (f", {self.held} held" if self.held else ""))
+        parts += [str(outage) for outage in self.outages]
         return "; ".join(parts)
 
 
