@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailbot import __version__
 from mailbot import config as cfg
 from mailbot.errors import EXIT_OUTAGE, AlreadyRunning, MailbotError
+
+if TYPE_CHECKING:
+    from mailbot.journal import Journal, OutboxRow
 
 log = logging.getLogger("mailbot")
 
@@ -49,13 +52,16 @@ def _parser() -> argparse.ArgumentParser:
     osub = o.add_subparsers(dest="action", required=True, metavar="ACTION")
     ol = osub.add_parser("list", help="queued, held, sent and failed mails")
     ol.add_argument("--state", action="append", help="only mails in this state")
-    osh = osub.add_parser("show", help="print one mail as it is (or was) transmitted")
+    osh = osub.add_parser("show", help="print one mail decoded, with its envelope")
     osh.add_argument("id", type=int)
+    osh.add_argument("--raw", action="store_true",
+                     help="print the exact bytes that are (or were) transmitted")
     for name, text in (("approve", "let held mails leave at the next run"),
                        ("discard", "never send these held or failed mails")):
         oa = osub.add_parser(name, help=text)
         oa.add_argument("ids", type=int, nargs="+", metavar="ID")
 
+    sub.add_parser("report", help="per month: requests, verdicts, turnaround, volume staged")
     r = sub.add_parser("requests", help="requests and staging jobs with their state")
     r.add_argument("--limit", type=int, default=50)
     for name, text in (("retry", "queue a new attempt of a failed staging job"),
@@ -123,17 +129,34 @@ def _run(config: cfg.Config, args: argparse.Namespace) -> int:
 
 
 def _watch(config: cfg.Config, args: argparse.Namespace) -> int:
-    from mailbot.run import run_once
+    from mailbot.run import RunReport
+    from mailbot.watch import Stop, watch
 
-    while True:
-        try:
-            report = run_once(config)
-            log.info("%s", report.summary())
-            for outage in report.outages:
-                print(f"mailbot: {outage}", file=sys.stderr)
-        except AlreadyRunning as exc:
-            log.info("%s", exc)
-        time.sleep(args.interval)
+    def show(report: RunReport) -> None:
+        log.info("%s", report.summary())
+        for outage in report.outages:
+            print(f"mailbot: {outage}", file=sys.stderr)
+
+    stop = Stop()
+    stop.install()
+    watch(config, args.interval, stop=stop, on_report=show)
+    return 0
+
+
+def _report(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot import report
+    from mailbot.journal import Journal
+
+    path = config.path(config.mailbot.journal)
+    if not path.exists():
+        print("(no journal yet: no request was handled)")
+        return 0
+    journal = Journal(path)
+    try:
+        sys.stdout.write(report.render(report.monthly(journal), config.verdicts))
+    finally:
+        journal.close()
+    return 0
 
 
 def _init(config: cfg.Config, args: argparse.Namespace) -> int:
@@ -158,37 +181,97 @@ def _outbox(config: cfg.Config, args: argparse.Namespace) -> int:
     journal = Journal(config.path(config.mailbot.journal))
     try:
         if args.action == "list":
-            mails = journal.outbox(*(args.state or ()))
-            print(f"{'ID':>5}  {'STATE':9} {'KIND':10} {'AGE':>6}  {'TO':38} SUBJECT")
-            for m in mails:
-                to = ", ".join(m.rcpt_to)
-                print(f"{m.id:>5}  {m.state:9} {m.kind:10} {_age(m.created):>6}  {to[:38]:38}"
-                      f" {m.subject}" + (f"  [{m.error}]" if m.error else ""))
-            if not mails:
-                print("(no mail)")
-            return 0
+            return _outbox_list(journal, args.state or ())
         if args.action == "show":
             mail = journal.outbox_mail(args.id)
-            print(f"# state {mail.state}; envelope from {mail.mail_from} to "
-                  f"{', '.join(mail.rcpt_to)}")
-            sys.stdout.write(mail.data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
+            if args.raw:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(mail.data)
+                return 0
+            sys.stdout.write(_outbox_text(mail))
             return 0
-        target, sources = (("queued", ("held",)) if args.action == "approve"
-                           else ("discarded", ("held", "queued", "failed")))
-        status = 0
-        for mail_id in args.ids:
-            with journal.transaction():
-                changed = journal.set_outbox_state(mail_id, target, only_from=sources)
-            if changed:
-                print(f"mail {mail_id}: {target}")
-            else:
-                print(f"mail {mail_id}: not {' or '.join(sources)}; left alone", file=sys.stderr)
-                status = 1
-        return status
+        return _outbox_move(journal, args.action, args.ids)
     except KeyError as exc:
         raise MailbotError(str(exc.args[0])) from None
     finally:
         journal.close()
+
+
+_OUTBOX_MOVES = {
+    # action: (new state, states it may leave, what it means)
+    # A failed mail (permanently refused) may be approved again once AOG fixed the cause.
+    "approve": ("queued", ("held", "failed"), "approved; it leaves at the next run"),
+    "discard": ("discarded", ("held", "queued", "failed"), "discarded; it will never be sent"),
+}
+
+
+def _outbox_move(journal: Journal, action: str, ids: Sequence[int]) -> int:
+    target, sources, meaning = _OUTBOX_MOVES[action]
+    status = 0
+    for mail_id in ids:
+        try:
+            state = journal.outbox_mail(mail_id).state
+        except KeyError:
+            print(f"mailbot: no outgoing mail {mail_id}", file=sys.stderr)
+            status = 1
+            continue
+        with journal.transaction():
+            changed = journal.set_outbox_state(mail_id, target, only_from=sources)
+        if changed:
+            print(f"mail {mail_id}: {meaning}")
+        else:
+            print(f"mailbot: mail {mail_id} is {state}, not {' or '.join(sources)}; cannot"
+                  f" {action} it", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _outbox_list(journal: Journal, states: Sequence[str]) -> int:
+    from mailbot.outbox import envelope_recipients
+
+    mails = journal.outbox(*states)
+    print(f"{'ID':>5}  {'STATE':9} {'KIND':10} {'AGE':>5} {'SENT':>5}  {'RECIPIENTS':40} SUBJECT")
+    for m in mails:
+        shown, hidden = envelope_recipients(m)
+        who = ", ".join(shown) + (f" +{len(hidden)} bcc" if hidden else "")
+        sent = _age(m.sent) if m.sent else "-"
+        print(f"{m.id:>5}  {m.state:9} {m.kind:10} {_age(m.created):>5} {sent:>5}"
+              f"  {_cut(who, 40):40} {m.subject}")
+        if m.error:
+            print(f"{'':7}{'error' if m.state == 'failed' else 'last try'}: {m.error}")
+    if not mails:
+        print("(no mail)")
+    return 0
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID",
+                  "In-Reply-To")
+
+
+def _outbox_text(mail: OutboxRow) -> str:
+    """One mail as AOG reads it: state, envelope (Bcc marked), decoded headers and body."""
+    from mailbot.outbox import envelope_recipients, readable
+
+    shown, hidden = envelope_recipients(mail)
+    lines = [f"Mail {mail.id} ({mail.kind}): {mail.state}, queued {mail.created}"
+             + (f", sent {mail.sent}" if mail.sent else "")
+             + f", {mail.attempts} attempt(s)"
+             + (", review copy stored" if mail.copied else "")]
+    if mail.error:
+        lines.append(f"Error: {mail.error}")
+    lines.append(f"Envelope from: {mail.mail_from or '<>'}")
+    lines += [f"Envelope to:   {r}" for r in shown]
+    lines += [f"Envelope to:   {r} (bcc)" for r in hidden]
+    headers, body = readable(mail.data)
+    lines.append("")
+    lines += [f"{name}: {value}" for wanted in _SHOWN_HEADERS
+              for name, value in headers if name.lower() == wanted.lower()]
+    lines.append("")
+    return "\n".join(lines) + "\n" + body + ("" if body.endswith("\n") else "\n")
 
 
 def _age(stamp: str | None) -> str:
@@ -284,6 +367,7 @@ _COMMANDS = {
     "requests": _requests,
     "retry": _retry,
     "cancel": _cancel,
+    "report": _report,
     "archive": _archive,
     "demo": _demo,
 }

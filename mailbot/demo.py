@@ -168,6 +168,6 @@ def _print_table(config: cfg.Config, labels: dict[str, str], runs: int) -> None:
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     print(f"\n{runs} run(s); {len(sent)} mail(s) written ({summary}) to "
           f"{config.path(config.outbox.directory)}")
-    command = Path(sys.argv[0]).name == "mailbot" and sys.argv[0] or "mailbot"
+    command = sys.argv[0] if Path(sys.argv[0]).name == "mailbot" else "mailbot"
     print(f"settings: {config.source}\nlook around: {command} --config {config.source} requests"
           f"  (or: outbox list, outbox show ID)")

@@ -288,10 +288,14 @@ def _run(config: Config, journal: Journal, archive_factory: Callable[[], Archive
     try:
         sent = flush(config, journal)
         report.sent, report.held = len(sent.sent), sent.held
-        copy_for_review(config, journal)
-        remove_finished_triggers(config, journal)
     except OutageError as exc:
         report.outages.append(exc)
+    # Mail sent before an SMTP outage still gets its review copy and trigger cleanup.
+    for after_flush in (copy_for_review, remove_finished_triggers):
+        try:
+            after_flush(config, journal)
+        except OutageError as exc:
+            report.outages.append(exc)
     return report
 
 

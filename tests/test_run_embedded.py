@@ -258,3 +258,26 @@ def test_trigger_file_stays_while_active_and_goes_after_completion(tmp_path: Pat
     assert not (triggers / name).exists()
     completions = [p for p in sent_files(config) if p.name.endswith("-completion.eml")]
     assert len(completions) == 1
+
+
+def test_report_counts_what_happened(demo: tuple[cfg.Config, dict[str, str]]) -> None:
+    from collections import Counter
+
+    from mailbot import report
+
+    config, _ = demo
+    run_until_idle(config)
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        months = report.monthly(journal)
+    finally:
+        journal.close()
+    assert len(months) == 1
+    month = months[0]
+    expected = Counter(c.expected.value for c in demo_archive.DEMO_CASES)
+    assert month.requests == len(demo_archive.DEMO_CASES)
+    assert month.verdicts == expected
+    assert month.completed == expected["STAGE"] == len(month.turnaround_hours)
+    assert month.malformed == 1 and month.bytes_staged > 0
+    text = report.render(months, config.verdicts)
+    assert f"{expected['STAGE']} staged" in text and "NOT ENTITLED" in text

@@ -46,6 +46,7 @@ class SmtpServer:
         self.ca_file: Path | None = None
         self._messages: list[Received] = []
         self._refuse = 0
+        self._refusal = REFUSAL
         self._arrived = threading.Condition()
 
     @property
@@ -60,10 +61,11 @@ class SmtpServer:
             self._messages.clear()
             self._refuse = 0
 
-    def fail_next(self, n: int = 1) -> None:
-        """Answer the next `n` DATA commands with a 451 temporary failure."""
+    def fail_next(self, n: int = 1, reply: str = REFUSAL) -> None:
+        """Answer the next `n` DATA commands with `reply` (a 451 temporary failure)."""
         with self._arrived:
             self._refuse = n
+            self._refusal = reply
 
     def wait_for(self, n: int, timeout: float = 10) -> list[Received]:
         """Block until at least `n` mails arrived and return them all.
@@ -82,7 +84,7 @@ class SmtpServer:
             return list(self._messages)
 
     def ssl_context(self) -> ssl.SSLContext:
-        """A client context that trusts this server's certificate (tls=True only)."""
+        """A client context that trusts this server's certificate (with TLS only)."""
         if self.ca_file is None:
             raise ValueError("this SMTP server runs without TLS")
         return ssl.create_default_context(cafile=str(self.ca_file))
@@ -94,7 +96,7 @@ class SmtpServer:
         with self._arrived:
             if self._refuse > 0:
                 self._refuse -= 1
-                return REFUSAL
+                return self._refusal
             self._messages.append(
                 Received(
                     mail_from=_reverse_path(envelope.mail_from),
@@ -144,12 +146,15 @@ def _authenticator(accounts: dict[str, str]) -> Any:
 
 
 @contextmanager
-def running_smtp(*, auth: dict[str, str] | None = None, tls: bool = False) -> Iterator[SmtpServer]:
+def running_smtp(*, auth: dict[str, str] | None = None, tls: bool = False,
+                 implicit_tls: bool = False) -> Iterator[SmtpServer]:
     """Run an SMTP server on a free loopback port until the block ends.
 
     With `auth` (login -> password) the server offers AUTH PLAIN/LOGIN over a
     plain connection and records the login in `Received.login`. With
-    `tls=True` it offers STARTTLS with a self-signed certificate (`ca_file`).
+    `tls=True` it offers STARTTLS with a self-signed certificate (`ca_file`);
+    with `implicit_tls=True` it speaks TLS from the first byte (port 465 style,
+    same certificate) and offers no STARTTLS.
     """
     server = SmtpServer("127.0.0.1", free_port())
     options: dict[str, Any] = {}
@@ -157,12 +162,12 @@ def running_smtp(*, auth: dict[str, str] | None = None, tls: bool = False) -> It
         # Not auth_required: aiosmtpd warns about it without TLS. Tests check
         # Received.login to prove the client logged in.
         options.update(authenticator=_authenticator(dict(auth)), auth_require_tls=False)
-    cert_dir = Path(tempfile.mkdtemp()) if tls else None
+    cert_dir = Path(tempfile.mkdtemp()) if tls or implicit_tls else None
     if cert_dir is not None:
         cert, key = make_certificate(cert_dir)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
-        options["tls_context"] = context
+        options["ssl_context" if implicit_tls else "tls_context"] = context
         server.ca_file = cert
     controller = Controller(server, hostname=server.host, port=server.port, **options)
     controller.start()

@@ -1,0 +1,93 @@
+"""`mailbot watch` against the real Dovecot: IMAP IDLE wakes it, SIGTERM ends it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from mailbot import demo_archive
+from mailbot.demo import request_mail
+from mailbot.model import VerdictCode
+from tests.servers.dovecot import ImapServer
+from tests.servers.smtp import SmtpServer
+
+AOG = "aog@example.org"
+
+
+def write_config(tmp: Path, imap: ImapServer, smtp: SmtpServer) -> Path:
+    path = tmp / "mailbot.toml"
+    path.write_text(f"""
+[mailbot]
+data_dir = "{tmp}"
+cutover = "2000-01-01T00:00:00Z"
+
+[addresses]
+aog = "{AOG}"
+
+[inbox]
+sources = ["imap"]
+
+[inbox.imap]
+host = "{imap.host}"
+port = {imap.port}
+security = "plain"
+user = "{imap.user}"
+retry_seconds = 2
+
+[archive]
+url = "sqlite:///{tmp}/alma.sqlite"
+
+[outbox]
+transport = "smtp"
+
+[outbox.smtp]
+host = "{smtp.host}"
+port = {smtp.port}
+security = "plain"
+""", encoding="utf-8")
+    return path
+
+
+def test_idle_wakes_watch_and_sigterm_stops_it(imap: ImapServer, smtp: SmtpServer,
+                                               tmp_path: Path) -> None:
+    demo_archive.seed(tmp_path / "alma.sqlite")
+    config = write_config(tmp_path, imap, smtp)
+    env = {**os.environ, "MAILBOT_IMAP_PASSWORD": imap.password}
+    bot = subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(config), "watch",
+                            "--interval", "60"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        journal = tmp_path / "journal.sqlite"
+        deadline = time.monotonic() + 20
+        while not journal.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # the first pass is over and the bot is idling
+        case = next(c for c in demo_archive.DEMO_CASES
+                    if c.expected is VerdictCode.NOT_ENTITLED and not c.calfields)
+        client = imap.client()
+        try:
+            client.append("INBOX", request_mail(case, aog=AOG, maintainer="m@example.org"))
+        finally:
+            client.logout()
+        appended = time.monotonic()
+        replies = smtp.wait_for(1, timeout=20)
+        waited = time.monotonic() - appended
+        assert waited < 15, "IDLE, not the 60 s interval, must wake the bot"
+        msg = message_from_bytes(replies[0].data, policy=policy.default)
+        assert msg["X-Mailbot-Verdict"] == "NOT ENTITLED"
+
+        bot.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        assert bot.wait(timeout=15) == 0
+        assert time.monotonic() - stopped < 10
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
+    assert bot.stderr is not None
+    assert "Traceback" not in bot.stderr.read()
