@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,7 +27,7 @@ import imapclient.exceptions
 import tenacity
 
 from mailbot import config as cfg
-from mailbot.errors import ImapError, MailbotError
+from mailbot.errors import ConfigError, ImapError, MailbotError
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,13 @@ class TriggerSource:
 
 
 # -- IMAP ------------------------------------------------------------------
+# The first pass reads only what decides whether a mail is new: a mail that is
+# skipped (old, already handled) is never downloaded.
+_HEAD = b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_UID_KEY = re.compile(r"(\d+):(\d+)")
+
+
 def _transient_imap(exc: BaseException) -> bool:
     # LoginError and CapabilityError are imaplib.IMAP4.error too: never retry credentials.
     if isinstance(exc, imapclient.exceptions.LoginError | ssl.SSLCertVerificationError):
@@ -126,8 +136,41 @@ def _transient_imap(exc: BaseException) -> bool:
     return isinstance(exc, OSError | socket.timeout | imapclient.exceptions.IMAPClientAbortError)
 
 
+@contextlib.contextmanager
+def _imap_step(what: str) -> Iterator[None]:
+    """A server that drops the connection or refuses a command mid-run ends this source's
+    part of the run as an outage; whatever was not recorded is redone by the next run."""
+    try:
+        yield
+    except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+        raise ImapError(f"{what}: {exc}") from exc
+
+
+def message_id_key(header: bytes) -> str | None:
+    """The `<...>` Message-ID of a header section, or None when it has none."""
+    value = BytesHeaderParser(policy=compat32).parsebytes(header).get("Message-ID")
+    if value is None:
+        return None
+    found = _MESSAGE_ID.search(" ".join(str(value).split()))
+    return found.group() if found else None
+
+
+def _header_item(item: dict[bytes, Any]) -> bytes:
+    # The server names the item BODY[HEADER.FIELDS (MESSAGE-ID)], in its own spelling.
+    for name, value in item.items():
+        if isinstance(name, bytes) and name.upper().startswith(b"BODY[HEADER"):
+            return bytes(value or b"")
+    return b""
+
+
 class ImapSource:
-    """A folder of the aog@ mailbox, read incrementally by UID watermark."""
+    """A folder of the aog@ mailbox, read incrementally by UID watermark.
+
+    A mail's key is its Message-ID (`<uidvalidity>:<uid>` for the rare mail
+    without one), so a mail already in the journal is recognised again after
+    a UIDVALIDITY change (a rebuilt or migrated mailbox renumbers every UID)
+    and a second copy of the same mail is not answered twice.
+    """
 
     def __init__(self, settings: cfg.Imap, *, watermark: tuple[int, int] | None,
                  cutover: datetime) -> None:
@@ -136,75 +179,130 @@ class ImapSource:
         self.start_watermark = watermark
         self.cutover = cutover
         self.client = connect_imap(settings)
-        self.uidvalidity = 0
+        self.uidvalidity: int | None = None
+        self.uids: dict[str, int] = {}  # key -> UID of the mails handed out by this session
         self.processed_folder_ready = False
 
+    # -- reading ------------------------------------------------------------
     def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming]:
-        s = self.settings
-        try:
-            info = self.client.select_folder(s.folder)
-        except imapclient.exceptions.IMAPClientError as exc:
-            raise ImapError(f"cannot select folder {s.folder!r}: {exc}") from exc
-        self.uidvalidity = int(info[b"UIDVALIDITY"])
+        uidvalidity = self._select()
         last_uid = 0
-        if self.start_watermark and self.start_watermark[0] == self.uidvalidity:
+        if self.start_watermark and self.start_watermark[0] == uidvalidity:
             last_uid = self.start_watermark[1]
         elif self.start_watermark:
-            log.warning("UIDVALIDITY of %s changed: rescanning since the cut-over", s.folder)
-        criteria: list[Any] = ["UID", f"{last_uid + 1}:*"]
-        if last_uid == 0:
-            # First run or new UIDVALIDITY: never look further back than the cut-over day.
-            criteria += ["SINCE", self.cutover.date()]
-        uids = sorted(u for u in self.client.search(criteria) if u > last_uid)
-        for start in range(0, len(uids), FETCH_BATCH):
-            batch = uids[start : start + FETCH_BATCH]
-            data = self.client.fetch(batch, [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS"])
+            log.warning("UIDVALIDITY of %s changed: rescanning since the cut-over",
+                        self.settings.folder)
+        for batch in self._new_batches(last_uid):
+            with _imap_step(f"cannot read {self.settings.folder!r}"):
+                heads = self.client.fetch(batch, [b"FLAGS", b"INTERNALDATE", _HEAD])
             for uid in batch:
-                item = data.get(uid)
+                item = heads.get(uid)
                 if item is None:  # expunged meanwhile
                     continue
-                yield from self._incoming(uid, item, seen)
+                incoming = self._incoming(uidvalidity, uid, item, seen)
+                if incoming is not None:
+                    yield incoming
 
-    def _incoming(self, uid: int, item: dict[bytes, Any], seen: SeenCheck) -> Iterator[Incoming]:
-        key = f"{self.uidvalidity}:{uid}"
-        internal = item[b"INTERNALDATE"]
-        received = internal if internal.tzinfo else internal.replace(tzinfo=UTC)
-        received = received.astimezone(UTC)
-        keyword = self.settings.processed_keyword.encode()
-        flags = {f.lower() for f in item.get(b"FLAGS", ())}
-        if seen(self.name, key) or keyword.lower() in flags or received < self.cutover:
-            # Already handled (by this journal or, per its keyword, another), or old mail:
+    def _select(self) -> int:
+        if self.uidvalidity is None:
+            folder = self.settings.folder
+            with _imap_step(f"cannot select folder {folder!r}"):
+                info = self.client.select_folder(folder)
+            self.uidvalidity = int(info[b"UIDVALIDITY"])
+        return self.uidvalidity
+
+    def _new_batches(self, last_uid: int) -> Iterator[list[int]]:
+        criteria: list[Any] = ["UID", f"{last_uid + 1}:*"]
+        if last_uid == 0:
+            # First run or new UIDVALIDITY: never look further back than the cut-over.
+            # SINCE compares dates in the server's time zone: a day of margin, and the
+            # exact instant is checked per mail.
+            criteria += ["SINCE", self.cutover.date() - timedelta(days=1)]
+        with _imap_step(f"cannot search {self.settings.folder!r}"):
+            found = self.client.search(criteria)
+        # "UID n:*" also matches the last mail when n is past the end.
+        uids = sorted(u for u in found if u > last_uid)
+        for start in range(0, len(uids), FETCH_BATCH):
+            yield uids[start : start + FETCH_BATCH]
+
+    def _incoming(self, uidvalidity: int, uid: int, item: dict[bytes, Any],
+                  seen: SeenCheck) -> Incoming | None:
+        key = message_id_key(_header_item(item)) or f"{uidvalidity}:{uid}"
+        received = item[b"INTERNALDATE"].astimezone(UTC)
+        flags = {bytes(f).lower() for f in item.get(b"FLAGS", ())}
+        keyword = self.settings.processed_keyword.encode().lower()
+        # seen() is asked only now, after the mail before this one was recorded:
+        # a second copy of a mail in the same batch is recognised.
+        if (received < self.cutover or (keyword and keyword in flags)
+                or seen(self.name, key)):
+            # Old mail, or handled (by this journal or, per its keyword, another one):
             # advance the watermark past it without touching it.
-            yield Incoming(self.name, key, b"", received, uidvalidity=self.uidvalidity,
-                           uid=uid, skip=True)
-            return
-        yield Incoming(self.name, key, bytes(item[b"BODY[]"]), received,
-                       uidvalidity=self.uidvalidity, uid=uid)
+            return Incoming(self.name, key, b"", received, uidvalidity=uidvalidity,
+                            uid=uid, skip=True)
+        with _imap_step(f"cannot read {self.settings.folder!r}"):
+            body = self.client.fetch([uid], [b"BODY.PEEK[]"]).get(uid)
+        if body is None:  # expunged meanwhile
+            return None
+        self.uids[key] = uid
+        return Incoming(self.name, key, bytes(body[b"BODY[]"]), received,
+                        uidvalidity=uidvalidity, uid=uid)
 
+    # -- marking ------------------------------------------------------------
     def mark_processed(self, key: str) -> None:
-        uidvalidity, _, uid_text = key.partition(":")
-        if int(uidvalidity) != self.uidvalidity:
-            log.warning("cannot mark %s: UIDVALIDITY changed", key)
+        """Flag (and move) a recorded request; also one recorded by a run that died."""
+        uids = self._locate(key)
+        if not uids:
+            log.warning("%s %s is no longer in %s: nothing to mark", self.name, key,
+                        self.settings.folder)
             return
-        uid = int(uid_text)
         s = self.settings
         flags = [b"\\Seen"] + ([s.processed_keyword.encode()] if s.processed_keyword else [])
-        self.client.add_flags([uid], flags, silent=True)
+        with _imap_step(f"cannot flag mail in {s.folder!r}"):
+            self.client.add_flags(uids, flags, silent=True)
         if s.processed_folder:
-            self._ensure_folder(s.processed_folder)
+            self._move(uids, s.processed_folder)
+
+    def _locate(self, key: str) -> list[int]:
+        """The UIDs of the mail `key` in the folder (after a crash: found again by its key)."""
+        uidvalidity = self._select()
+        if key in self.uids:
+            return [self.uids[key]]
+        with _imap_step(f"cannot search {self.settings.folder!r}"):
+            by_uid = _UID_KEY.fullmatch(key)
+            if by_uid:
+                if int(by_uid.group(1)) != uidvalidity:
+                    return []
+                uid = int(by_uid.group(2))
+                return [u for u in self.client.search(["UID", str(uid)]) if u == uid]
+            # HEADER search matches substrings: keep the exact matches only.
+            candidates = self.client.search(["HEADER", "Message-ID", key])
+            if not candidates:
+                return []
+            heads = self.client.fetch(candidates, [_HEAD])
+        return sorted(u for u, item in heads.items()
+                      if message_id_key(_header_item(item)) == key)
+
+    def _move(self, uids: list[int], folder: str) -> None:
+        with _imap_step(f"cannot move mail to {folder!r}"):
+            self._ensure_folder(folder)
             if self.client.has_capability("MOVE"):
-                self.client.move([uid], s.processed_folder)
-            else:
-                # COPY + \Deleted + UID EXPUNGE of that one UID only: a plain EXPUNGE
+                self.client.move(uids, folder)
+            elif self.client.has_capability("UIDPLUS"):
+                # COPY + \Deleted + UID EXPUNGE of these UIDs only: a plain EXPUNGE
                 # would remove every \Deleted mail of the folder.
-                self.client.copy([uid], s.processed_folder)
-                self.client.add_flags([uid], [b"\\Deleted"], silent=True)
-                self.client.uid_expunge([uid])
+                self.client.copy(uids, folder)
+                self.client.add_flags(uids, [b"\\Deleted"], silent=True)
+                self.client.uid_expunge(uids)
+            else:
+                log.warning("the IMAP server has neither MOVE nor UIDPLUS: processed "
+                            "requests stay in %s", self.settings.folder)
 
     def _ensure_folder(self, folder: str) -> None:
         if not self.processed_folder_ready:
             if not self.client.folder_exists(folder):
                 self.client.create_folder(folder)
+                # Mail clients list subscribed folders only.
+                self.client.subscribe_folder(folder)
             self.processed_folder_ready = True
 
     def close(self) -> None:
@@ -214,12 +312,15 @@ class ImapSource:
 
 def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
     """Connect and log in, retrying transient faults for at most `retry_seconds`."""
-    password = cfg.secret(s.password_env) or ""
+    password = cfg.secret(s.password_env)
+    if not password:
+        raise ConfigError(f"no IMAP password: set ${s.password_env} "
+                          f"(or ${s.password_env}_FILE to a file holding it)")
 
     @tenacity.retry(
         retry=tenacity.retry_if_exception(_transient_imap),
         stop=tenacity.stop_before_delay(s.retry_seconds),
-        wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10, jitter=0.5),
         reraise=True,
     )
     def attempt() -> imapclient.IMAPClient:
@@ -228,6 +329,8 @@ def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
             s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context,
             timeout=imapclient.SocketTimeout(connect=s.connect_timeout, read=s.read_timeout),
         )
+        # Aware datetimes: the default turns INTERNALDATE into naive local time.
+        client.normalise_times = False
         try:
             if s.security == "starttls":
                 client.starttls(context)
@@ -244,6 +347,7 @@ def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
     except imapclient.exceptions.LoginError as exc:
         raise MailbotError(f"IMAP login refused for {s.user!r} at {where}: {exc}") from exc
     except ssl.SSLCertVerificationError as exc:
-        raise MailbotError(f"IMAP certificate of {where} not trusted: {exc}") from exc
+        raise MailbotError(f"IMAP certificate of {where} not trusted: "
+                           f"{exc.verify_message or exc}") from exc
     except (OSError, imapclient.exceptions.IMAPClientError) as exc:
         raise ImapError(f"{where}: {exc}") from exc

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS meta (
 CREATE TABLE IF NOT EXISTS messages (
     id         INTEGER PRIMARY KEY,
     source     TEXT NOT NULL,          -- imap:<folder>, maildir, triggers
-    source_key TEXT NOT NULL,          -- <uidvalidity>:<uid>, maildir key, file name
+    source_key TEXT NOT NULL,          -- IMAP: Message-ID, else <uidvalidity>:<uid>;
+                                       -- Maildir key; trigger file name
     message_id TEXT,
     kind       TEXT NOT NULL,          -- request, malformed, ignored, shunted
     reason     TEXT,
