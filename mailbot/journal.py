@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS messages (
     source_key TEXT NOT NULL,          -- IMAP: Message-ID, else <uidvalidity>:<uid>;
                                        -- Maildir key; trigger file name
     message_id TEXT,
-    kind       TEXT NOT NULL,          -- request, malformed, ignored, shunted
+    kind       TEXT NOT NULL,          -- request, twin, malformed, ignored, shunted
+    request    INTEGER,                -- for a twin: the request it is a copy of
     reason     TEXT,
     subject    TEXT,
     sender     TEXT,
@@ -268,14 +269,33 @@ class Journal:
         subject: str | None = None,
         sender: str | None = None,
         raw: bytes | None = None,
+        request: int | None = None,
     ) -> int:
         cur = self.db.execute(
-            "INSERT INTO messages(source, source_key, message_id, kind, reason, subject, sender,"
-            " received, recorded, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (source, source_key, message_id, kind, reason, subject, sender,
+            "INSERT INTO messages(source, source_key, message_id, kind, request, reason, subject,"
+            " sender, received, recorded, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (source, source_key, message_id, kind, request, reason, subject, sender,
              _ts(received), _ts(now()), raw),
         )
         return int(cur.lastrowid or 0)
+
+    def twin_of(self, request: Request, within: timedelta) -> int | None:
+        """The same request received recently through the OTHER channel (mail vs trigger).
+
+        The trigger script both mails aog@ and writes a trigger file: one request,
+        two arrivals. Only a request that has no twin yet is matched.
+        """
+        row = self.db.execute(
+            "SELECT r.id FROM requests r WHERE r.mous = ? AND r.ticket = ? AND r.calfields = ?"
+            " AND LOWER(TRIM(r.user_email)) = ? AND json_extract(r.origin, '$.channel') != ?"
+            " AND r.received >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM messages t WHERE t.request = r.id)"
+            " ORDER BY r.id DESC LIMIT 1",
+            (request.mous, request.ticket, ",".join(request.calfields),
+             request.user_email.strip().lower(), request.origin.channel,
+             _ts(request.received - within)),
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def mark_message(self, message: int) -> None:
         self.db.execute("UPDATE messages SET marked = 1 WHERE id = ?", (message,))
@@ -285,7 +305,7 @@ class Journal:
         return list(
             self.db.execute(
                 "SELECT * FROM messages WHERE source = ? AND marked = 0 "
-                "AND kind IN ('request', 'malformed')",
+                "AND kind IN ('request', 'twin', 'malformed')",
                 (source,),
             )
         )
@@ -293,7 +313,9 @@ class Journal:
     def finished_triggers(self) -> list[tuple[int, str]]:
         """Trigger files whose request is over and whose mails have all left."""
         rows = self.db.execute(
-            "SELECT m.id, m.source_key FROM messages m LEFT JOIN requests r ON r.message = m.id"
+            "SELECT m.id, m.source_key FROM messages m"
+            " LEFT JOIN requests r ON r.id = COALESCE(m.request,"
+            "  (SELECT id FROM requests WHERE message = m.id))"
             " WHERE m.source = 'triggers' AND m.marked = 0"
             " AND (m.kind = 'malformed' OR r.state IN ('answered', 'completed', 'cancelled'))"
             " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.state IN ('queued', 'held')"

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from mailbot import decide as decisions
@@ -24,6 +24,10 @@ from mailbot.model import Malformed, NotARequest, Request, VerdictCode
 from mailbot.outbox import copy_for_review, flush, held_kind
 
 log = logging.getLogger(__name__)
+
+# How far apart the mail and the trigger file of one request may arrive (AOG's
+# trigger cron ran hourly).
+TWIN_WINDOW = timedelta(days=2)
 
 
 @dataclass
@@ -199,6 +203,9 @@ class Intake:
         return message
 
     def _record_request(self, incoming: Incoming, request: Request) -> int:
+        twin = self.journal.twin_of(request, TWIN_WINDOW)
+        if twin is not None:
+            return self._record_twin(incoming, request, twin)
         facts = self.archive.facts(request.mous)
         active = [
             decisions.ActiveRequest(mous=r["mous"], ticket=r["ticket"],
@@ -228,6 +235,23 @@ class Intake:
         self.report.verdicts[verdict.code.value] += 1
         log.info("request %d %s ticket %s: %s (%s)", request_id, request.mous, request.ticket,
                  verdict.code.value, verdict.check)
+        return message
+
+
+    def _record_twin(self, incoming: Incoming, request: Request, twin: int) -> int:
+        """A second arrival of a request (its mail or its trigger file): nothing to answer."""
+        origin = request.origin
+        with self.journal.transaction():
+            message = self.journal.record_message(
+                source=incoming.source, source_key=incoming.key, kind="twin",
+                received=incoming.received, message_id=origin.message_id,
+                reason=f"same request as request {twin}", subject=origin.subject,
+                sender=origin.sender, request=twin,
+            )
+            self._advance(incoming)
+        self.report.kinds["twin"] += 1
+        log.info("%s %s is request %d again (other channel)", incoming.source, incoming.key,
+                 twin)
         return message
 
 

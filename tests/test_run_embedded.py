@@ -244,14 +244,8 @@ def test_trigger_file_stays_while_active_and_goes_after_completion(tmp_path: Pat
     config.inbox.sources = ["triggers"]
     config.inbox.triggers.path = str(triggers)
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
-    mail = email.message_from_bytes(
-        request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer),
-        policy=policy.default)
-    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     name = f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
-    (triggers / name).write_text(
-        f"EU ARC contact arc.contact@example.org\nCC email {config.addresses.maintainer}\n"
-        f"{mail['Subject']}\n\n{body}", encoding="utf-8")
+    (triggers / name).write_text(trigger_text(config, case), encoding="utf-8")
     first = run_once(config)
     assert first.kinds["request"] == 1 and (triggers / name).exists()
     run_until_idle(config)
@@ -281,3 +275,39 @@ def test_report_counts_what_happened(demo: tuple[cfg.Config, dict[str, str]]) ->
     assert month.malformed == 1 and month.bytes_staged > 0
     text = report.render(months, config.verdicts)
     assert f"{expected['STAGE']} staged" in text and "NOT ENTITLED" in text
+
+
+def trigger_text(config: cfg.Config, case: demo_archive.DemoCase) -> str:
+    mail = email.message_from_bytes(
+        request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer),
+        policy=policy.default)
+    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    return (f"EU ARC contact arc.contact@example.org\nCC email {config.addresses.maintainer}\n"
+            f"{mail['Subject']}\n\n{body}")
+
+
+@pytest.mark.parametrize("order", [["triggers", "maildir"], ["maildir", "triggers"]])
+def test_mail_and_trigger_of_one_request_are_served_once(tmp_path: Path,
+                                                         order: list[str]) -> None:
+    """The trigger script mails aog@ AND writes a trigger file: one staging, one completion."""
+    config, _ = prepare(tmp_path / "demo", duration=0.2)
+    inbox_new = config.path(config.inbox.maildir.path) / "new"
+    for file in inbox_new.iterdir():
+        file.unlink()
+    case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
+    (inbox_new / "1.request.mailbot").write_bytes(
+        request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer))
+    triggers = tmp_path / "triggers"
+    triggers.mkdir()
+    name = f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
+    (triggers / name).write_text(trigger_text(config, case), encoding="utf-8")
+    config.inbox.sources = order
+    config.inbox.triggers.path = str(triggers)
+
+    first = run_once(config)
+    assert first.kinds == {"request": 1, "twin": 1}
+    run_until_idle(config)
+    assert not (triggers / name).exists(), "removed once its request completed"
+    assert list(inbox_new.iterdir()) == [], "the mail is handled (flagged) too"
+    kinds = sorted(p.name.rsplit("-", 1)[1] for p in sent_files(config))
+    assert kinds == ["completion.eml"]
