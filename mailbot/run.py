@@ -17,7 +17,7 @@ from mailbot import decide as decisions
 from mailbot import grammar, reply, scheduler, stage, textmail
 from mailbot.archive import Archive, open_archive
 from mailbot.config import Config
-from mailbot.errors import AlreadyRunning, OutageError
+from mailbot.errors import AlreadyRunning, MailbotError, OutageError
 from mailbot.inbox import ImapSource, Incoming, MaildirSource, Source, TriggerSource
 from mailbot.journal import Journal, now, parse_ts
 from mailbot.model import Malformed, NotARequest, Request, VerdictCode
@@ -298,6 +298,7 @@ def _run(config: Config, journal: Journal, archive_factory: Callable[[], Archive
                 source.close()
     finally:
         intake.close()
+    refused: MailbotError | None = None
     if scheduler.has_work(journal):
         try:
             transport = transport_factory()
@@ -309,6 +310,9 @@ def _run(config: Config, journal: Journal, archive_factory: Callable[[], Archive
             report.finished = len(step.succeeded) + len(step.failed)
         except OutageError as exc:
             report.outages.append(exc)
+        except MailbotError as exc:
+            # E.g. a host key that does not match: reported after this run's mail left.
+            refused = exc
     try:
         sent = flush(config, journal)
         report.sent, report.held = len(sent.sent), sent.held
@@ -320,6 +324,8 @@ def _run(config: Config, journal: Journal, archive_factory: Callable[[], Archive
             after_flush(config, journal)
         except OutageError as exc:
             report.outages.append(exc)
+    if refused is not None:
+        raise refused
     return report
 
 

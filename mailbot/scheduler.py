@@ -22,6 +22,8 @@ from mailbot.outbox import held_kind
 
 log = logging.getLogger(__name__)
 
+JOB_STATES = ("waiting", "running", "succeeded", "failed", "cancelled")
+
 
 @dataclass
 class StepReport:
@@ -37,7 +39,13 @@ def has_work(journal: Journal) -> bool:
 
 
 def step(config: Config, journal: Journal, transport: stage.Transport) -> StepReport:
-    """One scheduling pass: finish what ended, then fill the free slots."""
+    """One scheduling pass: finish what ended, then fill the free slots.
+
+    A fault of the staging host (SshError) ends the pass where it happens: what
+    was recorded stays recorded, the job being launched and every later one stay
+    waiting, and the next run carries on (a launch that did reach the host is
+    found there again by its job name, never started twice).
+    """
     report = StepReport()
     for job in journal.jobs("running"):
         _poll(config, journal, transport, job, report)
@@ -45,10 +53,13 @@ def step(config: Config, journal: Journal, transport: stage.Transport) -> StepRe
     busy = {journal.job_mous(j) for j in running}
     free = config.staging.slots - len(running)
     for job in journal.jobs("waiting"):
+        if free <= 0:
+            break
         mous = journal.job_mous(job)
-        if free <= 0 or mous in busy:
+        if mous in busy:
+            continue  # the MOUS's running staging first; then this one reuses its MSs
+        if not _start(config, journal, transport, job):
             continue
-        _start(config, journal, transport, job)
         report.started.append(job.id)
         busy.add(mous)
         free -= 1
@@ -57,13 +68,28 @@ def step(config: Config, journal: Journal, transport: stage.Transport) -> StepRe
     return report
 
 
-def _start(config: Config, journal: Journal, transport: stage.Transport, job: JobRow) -> None:
+def _start(config: Config, journal: Journal, transport: stage.Transport, job: JobRow) -> bool:
+    """Launch a waiting job; False when it stopped waiting meanwhile (`mailbot cancel`)."""
+    # `mailbot cancel` does not wait for the run's lock: read the job afresh, so a
+    # job cancelled since this pass listed it is not launched.
+    if journal.job(job.id).state != "waiting":
+        return False
     launched = stage.launch(transport, stage.jobs_dir(config), job.name, job.command,
                             timeout=config.staging.ssh.command_timeout)
     with journal.transaction():
+        cancelled = journal.job(job.id).state == "cancelled"
+        # Whatever was asked meanwhile, the staging now runs: record the truth, so
+        # that its slot and its MOUS stay taken and its result is mailed.
         journal.update_job(job.id, state="running", job_dir=launched.job_dir,
                            pid=launched.pid, started=now())
-    log.info("job %d started (%s, pid %d): %s", job.id, job.name, launched.pid, job.command)
+        if cancelled:
+            journal.set_request_state(job.request, "staging")
+    if cancelled:
+        log.warning("job %d was cancelled while it was being launched; it runs", job.id)
+    log.info("job %d %s (%s, pid %d): %s", job.id,
+             "started" if launched.started else "found already started on the staging host",
+             job.name, launched.pid, job.command)
+    return True
 
 
 def _poll(config: Config, journal: Journal, transport: stage.Transport, job: JobRow,
@@ -105,12 +131,21 @@ def finish(config: Config, journal: Journal, job: JobRow, output: str,
 
 
 def retry(journal: Journal, job_id: int) -> int:
-    """Queue a new attempt of a failed job; returns the new job's id."""
-    job = journal.job(job_id)
-    if job.state not in ("failed", "cancelled"):
-        raise MailbotError(
-            f"job {job_id} is {job.state}; only failed or cancelled jobs are retried")
+    """Queue a new attempt of a failed job; returns the new job's id.
+
+    Only the request's latest attempt is retried: retrying an older one (or the
+    same one twice) would stage the MOUS again for a request already served.
+    """
     with journal.transaction():
+        job = journal.job(job_id)
+        if job.state not in ("failed", "cancelled"):
+            raise MailbotError(
+                f"job {job_id} is {job.state}; only failed or cancelled jobs are retried")
+        later = [j for j in journal.jobs(*JOB_STATES)
+                 if j.request == job.request and j.id > job.id]
+        if later:
+            raise MailbotError(
+                f"job {job_id} was already retried as job {later[-1].id} ({later[-1].state})")
         new_id = journal.add_job(job.request, job.command, attempt=job.attempt + 1)
         journal.set_request_state(job.request, "staging")
     return new_id
@@ -118,10 +153,11 @@ def retry(journal: Journal, job_id: int) -> int:
 
 def cancel(journal: Journal, job_id: int) -> None:
     """Stop a job that is still waiting (a running stagecalms is not interrupted)."""
-    job = journal.job(job_id)
-    if job.state != "waiting":
-        raise MailbotError(f"job {job_id} is {job.state}; only waiting jobs can be cancelled")
     with journal.transaction():
+        job = journal.job(job_id)
+        if job.state != "waiting":
+            raise MailbotError(
+                f"job {job_id} is {job.state}; only waiting jobs can be cancelled")
         journal.update_job(job_id, state="cancelled", finished=now())
         journal.set_request_state(job.request, "cancelled")
 

@@ -41,7 +41,7 @@ from tenacity import (
 )
 
 from mailbot.config import Config, Ssh, secret
-from mailbot.errors import ConfigError, HostKeyError, MailbotError, SshError
+from mailbot.errors import ConfigError, HostKeyError, SshError
 from mailbot.model import Request, StagingResult
 
 log = logging.getLogger(__name__)
@@ -364,6 +364,12 @@ def _remote_path(path: str) -> str:
     return _quote(path)
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    """Remote output fit for the one line an outage is reported in."""
+    line = " | ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def _sh(script: str) -> str:
     return "sh -c " + _quote(script)
 
@@ -417,9 +423,12 @@ def launch(
     status, output = transport.run(_sh(script), timeout)
     values = _fields(output)
     if status != 0 or "dir" not in values:
-        raise MailbotError(
+        # The staging host did not take the job (jobs_dir not writable, a broken
+        # shell): an outage of the staging host, so the run still sends its mail
+        # and the job stays waiting for the next run.
+        raise SshError(
             f"could not launch job {job_name} in {jobs_dir} (exit status {status}): "
-            f"{output.strip()}"
+            f"{_one_line(output)}"
         )
     pid = values.get("pid", "")
     return LaunchedJob(
@@ -429,21 +438,36 @@ def launch(
     )
 
 
+def _alive_check(pid: int) -> str:
+    """Shell lines setting `alive=1` while any process of the job's session still runs.
+
+    setsid made the launched pid the leader of a new session holding the wrapper
+    and stagecalms. Asking for the whole session, not the leader alone, keeps a
+    job running while stagecalms lives on after its wrapper was killed: the job's
+    slot and its MOUS stay taken until stagecalms really ends. Zombies (a staging
+    host whose init does not reap them) run no more and do not count.
+    """
+    return "\n".join(
+        [
+            "if command -v ps >/dev/null 2>&1; then",
+            f"  if ps -o stat= -s {pid} 2>/dev/null"
+            " | awk '$1 !~ /^Z/ {n++} END {exit n == 0}'; then alive=1; else alive=0; fi",
+            # Without ps (a minimal host): the session leader alone.
+            f"elif kill -0 {pid} 2>/dev/null; then",
+            "  alive=1",
+            f'  case "$(cat /proc/{pid}/stat 2>/dev/null)" in *") Z "*) alive=0;; esac',
+            "else alive=0; fi",
+        ]
+    )
+
+
 def poll(transport: Transport, job: LaunchedJob, timeout: float = 60) -> JobStatus:
     """Read a job's exit status, whether its process lives, and its whole log."""
     # Liveness is read BEFORE rc: a job that ends in between then shows as
     # "dead with rc" (finished) instead of "dead without rc" (vanished).
     alive_check = "alive=0"
     if job.pid > 0:
-        alive_check = "\n".join(
-            [
-                f"if kill -0 {job.pid} 2>/dev/null; then",
-                "  alive=1",
-                # A zombie answers kill -0 but runs no more.
-                f'  case "$(cat /proc/{job.pid}/stat 2>/dev/null)" in *") Z "*) alive=0;; esac',
-                "else alive=0; fi",
-            ]
-        )
+        alive_check = _alive_check(job.pid)
     script = "\n".join(
         [
             f"cd {_remote_path(job.job_dir)} 2>/dev/null || {{ echo missing=1; exit 0; }}",
@@ -467,7 +491,9 @@ def poll(transport: Transport, job: LaunchedJob, timeout: float = 60) -> JobStat
             alive=False,
         )
     if status != 0 or not sep:
-        raise MailbotError(f"could not poll job {job.job_dir} (exit status {status}): {output}")
+        raise SshError(
+            f"could not poll job {job.job_dir} (exit status {status}): {_one_line(output)}"
+        )
     rc = values.get("rc", "").strip()
     exit_status = int(rc) if re.fullmatch(r"-?\d+", rc) else None
     alive = values.get("alive") == "1" and exit_status is None

@@ -200,7 +200,7 @@ def test_killed_job_polls_as_finished_without_exit_status(
     job = launch(transport, str(tmp_path / "jobs"), "job-5-1", command)
     try:
         assert poll(transport, job).alive
-        os.kill(job.pid, signal.SIGKILL)
+        os.killpg(job.pid, signal.SIGKILL)  # the whole staging: wrapper and stagecalms
         status = wait_finished(transport, job, limit=5)
     finally:
         with contextlib.suppress(ProcessLookupError):
