@@ -1,0 +1,96 @@
+"""The smaller commands through the real CLI: init, archive init, report, config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mailbot import config as cfg
+from mailbot import demo_archive
+from mailbot.demo import prepare, request_mail
+from mailbot.model import VerdictCode
+
+
+def mailbot(*args: str, home: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MAILBOT_CONFIG"}
+    env["MAILBOT_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "mailbot", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=120, check=False)
+
+
+def test_init_writes_the_sample_and_never_overwrites(tmp_path: Path) -> None:
+    target = tmp_path / "mailbot.toml"
+    done = mailbot("init", str(target), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert target.read_text() == (cfg.PACKAGE_DIR / "sample-config.toml").read_text()
+    assert cfg.load(target).addresses.aog == cfg.Config().addresses.aog
+    target.write_text("# edited by AOG\n")
+    again = mailbot("init", str(target), home=tmp_path)
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert target.read_text() == "# edited by AOG\n"
+
+
+def test_archive_init_creates_an_empty_or_a_demo_archive(tmp_path: Path) -> None:
+    empty, demo = tmp_path / "empty.sqlite", tmp_path / "demo.sqlite"
+    assert mailbot("archive", "init", str(empty), home=tmp_path).returncode == 0
+    assert mailbot("archive", "init", "--demo", str(demo), home=tmp_path).returncode == 0
+    refused = mailbot("archive", "init", str(demo), home=tmp_path)
+    assert refused.returncode != 0 and "exists" in refused.stderr
+
+    case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.NOT_ENTITLED)
+    mail = tmp_path / "request.eml"
+    mail.write_bytes(request_mail(case, aog="aog@example.org", maintainer="m@example.org"))
+    verdicts = {}
+    for archive in (empty, demo):
+        done = mailbot("check", "--json", "--archive", f"sqlite:///{archive}", str(mail),
+                       home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        verdicts[archive.name] = json.loads(done.stdout)["verdict"]
+    assert verdicts == {"empty.sqlite": "INVALID MOUS UID", "demo.sqlite": "NOT ENTITLED"}
+
+
+def test_report_after_a_demo_run(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    assert mailbot("--config", config.source, "run", home=tmp_path).returncode == 0
+    done = mailbot("--config", config.source, "report", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert f"{len(demo_archive.DEMO_CASES)} request(s)" in first
+    assert "INVALID MOUS UID" in done.stdout and "malformed" in done.stdout
+
+
+def test_commands_on_a_fresh_home_say_there_is_nothing(tmp_path: Path) -> None:
+    for args, expected in ((("report",), "no journal yet"), (("requests",), "(no request)"),
+                           (("outbox", "list"), "(no mail)")):
+        done = mailbot(*args, home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert expected in done.stdout
+
+
+def test_a_bad_config_is_one_clear_line_and_exit_78(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    for text, words in (
+        ("[inbox]\nsources = ['pop3']\n", "inbox.sources: 'pop3' is not one of"),
+        ("[outbox]\ntransprt = 'smtp'\n", "unknown setting(s) in [outbox]: transprt"),
+        ("[staging]\nslots = 'two'\n", "staging.slots must be of type int"),
+        ("[mailbot\n", str(bad)),
+    ):
+        bad.write_text(text)
+        done = mailbot("--config", str(bad), "run", home=tmp_path)
+        assert done.returncode == 78, (text, done.stderr)
+        assert done.stderr.count("\n") == 1 and words in done.stderr, done.stderr
+    missing = mailbot("--config", str(tmp_path / "nope.toml"), "run", home=tmp_path)
+    assert missing.returncode == 78 and "config file not found" in missing.stderr
+
+
+def test_the_environment_names_the_config(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    env = {**os.environ, "MAILBOT_CONFIG": config.source}
+    done = subprocess.run([sys.executable, "-m", "mailbot", "run"], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert config.path(config.mailbot.journal).exists()
+    assert "request" in config.path(config.mailbot.log_file).read_text()
