@@ -18,7 +18,6 @@ import logging
 import re
 import socket
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,17 +27,11 @@ from typing import Any, Protocol, Self
 from urllib.parse import quote, urlsplit
 
 import oracledb
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
 
 from mailbot.config import PACKAGE_DIR, Config, secret
 from mailbot.errors import ArchiveError, ConfigError
 from mailbot.model import EntitlementRow, Facts
+from mailbot.retry import ConnectRetry
 
 log = logging.getLogger(__name__)
 
@@ -415,33 +408,11 @@ def _oracle_target(config: Config, url: str) -> _Target:
 
 def _connect(target: _Target, retry_seconds: float) -> _Connection:
     """Connect, retrying transient faults; the last one becomes an ArchiveError."""
-    attempts = 0
-    started = time.monotonic()
-
-    def attempt() -> _Connection:
-        nonlocal attempts
-        attempts += 1
-        return target.connect()
-
-    # Small first waits so that even a short retry budget gets several attempts.
-    initial = min(1.0, retry_seconds / 10) or 0.01
-    retrying = Retrying(
-        stop=stop_before_delay(retry_seconds),
-        wait=wait_exponential_jitter(
-            multiplier=initial, max=max(initial, retry_seconds / 4), jitter=initial
-        ),
-        retry=retry_if_exception(_transient),
-        before_sleep=_log_retry(target.url),
-        reraise=True,
-    )
+    retry = ConnectRetry(f"archive database {target.url}", retry_seconds, _transient)
     try:
-        return retrying(attempt)
+        return retry(target.connect)
     except (sqlite3.Error, oracledb.Error, OSError) as exc:
-        elapsed = time.monotonic() - started
-        plural = "s" if attempts != 1 else ""
-        raise ArchiveError(
-            f"{target.url}: {_one_line(exc)} ({attempts} attempt{plural} in {elapsed:.1f} s)"
-        ) from exc
+        raise ArchiveError(f"{target.url}: {_one_line(exc)} ({retry.summary})") from exc
 
 
 def _transient(exc: BaseException) -> bool:
@@ -452,23 +423,6 @@ def _transient(exc: BaseException) -> bool:
     # socket.gaierror and TimeoutError (our connect bound) are OSErrors; a missing
     # SQLite file may be a volume not mounted yet.
     return isinstance(exc, OSError | socket.gaierror | sqlite3.OperationalError)
-
-
-def _log_retry(url: str) -> Callable[[RetryCallState], None]:
-    def log_it(state: RetryCallState) -> None:
-        fault = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        # INFO, not WARNING: stderr shows warnings, and an outage must end the run with
-        # ONE line on stderr (the final ArchiveError); the attempts go to the log file.
-        log.info(
-            "archive database unavailable (attempt %d): %s: %s; retrying in %.1f s",
-            state.attempt_number,
-            url,
-            _one_line(fault) if fault else "?",
-            wait,
-        )
-
-    return log_it
 
 
 # oracledb puts a fresh random id into every connect error: noise in a one-line message.

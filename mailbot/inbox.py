@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 import imapclient
 import imapclient.exceptions
-import tenacity
 
 from mailbot import config as cfg
 from mailbot.errors import ConfigError, ImapError, MailbotError
+from mailbot.retry import ConnectRetry
 
 log = logging.getLogger(__name__)
 
@@ -317,12 +317,6 @@ def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
         raise ConfigError(f"no IMAP password: set ${s.password_env} "
                           f"(or ${s.password_env}_FILE to a file holding it)")
 
-    @tenacity.retry(
-        retry=tenacity.retry_if_exception(_transient_imap),
-        stop=tenacity.stop_before_delay(s.retry_seconds),
-        wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=10, jitter=0.5),
-        reraise=True,
-    )
     def attempt() -> imapclient.IMAPClient:
         context = ssl.create_default_context(cafile=s.ca_file or None)
         client = imapclient.IMAPClient(
@@ -342,12 +336,13 @@ def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
         return client
 
     where = f"{s.host}:{s.port}"
+    retry = ConnectRetry(f"IMAP server {where}", s.retry_seconds, _transient_imap)
     try:
-        return attempt()
+        return retry(attempt)
     except imapclient.exceptions.LoginError as exc:
         raise MailbotError(f"IMAP login refused for {s.user!r} at {where}: {exc}") from exc
     except ssl.SSLCertVerificationError as exc:
         raise MailbotError(f"IMAP certificate of {where} not trusted: "
                            f"{exc.verify_message or exc}") from exc
     except (OSError, imapclient.exceptions.IMAPClientError) as exc:
-        raise ImapError(f"{where}: {exc}") from exc
+        raise ImapError(f"{where}: {exc} ({retry.summary})") from exc

@@ -53,12 +53,12 @@ from pathlib import Path
 
 import imapclient
 import imapclient.exceptions
-import tenacity
 
 from mailbot import config as cfg
 from mailbot.errors import ConfigError, ImapError, MailbotError, SmtpError
 from mailbot.inbox import connect_imap
 from mailbot.journal import Journal, OutboxRow
+from mailbot.retry import ConnectRetry
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,6 @@ def connect_smtp(s: cfg.Smtp) -> smtplib.SMTP:
     context = ssl.create_default_context(cafile=s.ca_file or None)
     password = smtp_password(s)
 
-    @tenacity.retry(
-        retry=tenacity.retry_if_exception(_transient_smtp),
-        stop=tenacity.stop_before_delay(s.retry_seconds),
-        wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=10, jitter=0.2),
-        reraise=True,
-    )
     def attempt() -> smtplib.SMTP:
         client: smtplib.SMTP
         if s.security == "ssl":
@@ -143,8 +137,9 @@ def connect_smtp(s: cfg.Smtp) -> smtplib.SMTP:
         return client
 
     where = f"{s.host}:{s.port}"
+    retry = ConnectRetry(f"SMTP server {where}", s.retry_seconds, _transient_smtp)
     try:
-        return attempt()
+        return retry(attempt)
     except smtplib.SMTPAuthenticationError as exc:
         if 400 <= exc.smtp_code < 500:
             raise SmtpError(f"{where}: login failed for now: {_reply_text(exc)}") from exc
@@ -169,9 +164,9 @@ def connect_smtp(s: cfg.Smtp) -> smtplib.SMTP:
                 f" (is outbox.smtp.security = {s.security!r} right for port {s.port}?);"
                 " nothing sent"
             ) from exc
-        raise SmtpError(f"{where}: {exc}") from exc
+        raise SmtpError(f"{where}: {exc} ({retry.summary})") from exc
     except (OSError, smtplib.SMTPException) as exc:
-        raise SmtpError(f"{where}: {exc}") from exc
+        raise SmtpError(f"{where}: {exc} ({retry.summary})") from exc
 
 
 def without_bcc(data: bytes) -> bytes:

@@ -32,17 +32,11 @@ from paramiko.ssh_exception import (
     NoValidConnectionsError,
     SSHException,
 )
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
 
 from mailbot.config import Config, Ssh, secret
 from mailbot.errors import ConfigError, HostKeyError, SshError
 from mailbot.model import Request, StagingResult
+from mailbot.retry import ConnectRetry
 
 log = logging.getLogger(__name__)
 
@@ -130,23 +124,10 @@ class SshTransport:
         """
         pkey = _load_key(key_file, settings.key_passphrase_env)
         _check_known_hosts(known_hosts, settings)
-        attempts = 0
-
-        def attempt() -> paramiko.SSHClient:
-            nonlocal attempts
-            attempts += 1
-            return _connect_once(settings, pkey, known_hosts)
-
-        retrying = Retrying(
-            stop=stop_before_delay(settings.retry_seconds),
-            wait=wait_exponential_jitter(multiplier=0.2, max=10.0, jitter=0.5),
-            retry=retry_if_exception(_transient),
-            reraise=True,
-            before_sleep=_log_retry,
-        )
         where = f"{settings.user}@{settings.host} port {settings.port}"
+        retry = ConnectRetry(f"staging host {where}", settings.retry_seconds, _transient)
         try:
-            client = retrying(attempt)
+            client = retry(lambda: _connect_once(settings, pkey, known_hosts))
         except (HostKeyError, ConfigError):
             raise
         except BadHostKeyException as exc:
@@ -166,7 +147,7 @@ class SshTransport:
         except (OSError, EOFError, SSHException) as exc:
             raise SshError(
                 f"{where}: {str(exc) or type(exc).__name__} "
-                f"(gave up after {attempts} attempts in {settings.retry_seconds:g} s)"
+                f"(gave up after {retry.summary})"
             ) from None
         return cls(client, settings)
 
@@ -197,13 +178,6 @@ class SshTransport:
     def close(self) -> None:
         """Close the connection."""
         self._client.close()
-
-
-def _log_retry(state: RetryCallState) -> None:
-    """Log each failed connect attempt, so that an operator sees why a run waits."""
-    outcome = state.outcome
-    error = outcome.exception() if outcome is not None else None
-    log.info("staging host connect attempt %d failed: %s", state.attempt_number, error)
 
 
 def _check_known_hosts(known_hosts: Path, settings: Ssh) -> None:

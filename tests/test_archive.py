@@ -387,7 +387,7 @@ def test_oracle_closed_port_retries_then_raises(
     url = f"oracle://aog@127.0.0.1:{closed_port}/alma"
     started = time.monotonic()
     with (
-        caplog.at_level(logging.INFO, logger="mailbot.archive"),
+        caplog.at_level(logging.INFO, logger="mailbot.retry"),
         pytest.raises(ArchiveError) as info,
     ):
         open_archive(config, url=url)
