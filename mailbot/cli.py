@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -145,17 +146,12 @@ def _watch(config: cfg.Config, args: argparse.Namespace) -> int:
 
 def _report(config: cfg.Config, args: argparse.Namespace) -> int:
     from mailbot import report
-    from mailbot.journal import Journal
 
-    path = config.path(config.mailbot.journal)
-    if not path.exists():
+    if not config.path(config.mailbot.journal).exists():
         print("(no journal yet: no request was handled)")
         return 0
-    journal = Journal(path)
-    try:
+    with _journal(config) as journal:
         sys.stdout.write(report.render(report.monthly(journal), config.verdicts))
-    finally:
-        journal.close()
     return 0
 
 
@@ -175,11 +171,22 @@ def _check(config: cfg.Config, args: argparse.Namespace) -> int:
                        queries_dir=args.queries, today=args.today)
 
 
-def _outbox(config: cfg.Config, args: argparse.Namespace) -> int:
+@contextmanager
+def _journal(config: cfg.Config) -> Iterator[Journal]:
+    """The journal for one command; an unknown id is one clear line, not a traceback."""
     from mailbot.journal import Journal
 
     journal = Journal(config.path(config.mailbot.journal))
     try:
+        yield journal
+    except KeyError as exc:
+        raise MailbotError(str(exc.args[0])) from None
+    finally:
+        journal.close()
+
+
+def _outbox(config: cfg.Config, args: argparse.Namespace) -> int:
+    with _journal(config) as journal:
         if args.action == "list":
             return _outbox_list(journal, args.state or ())
         if args.action == "show":
@@ -191,10 +198,6 @@ def _outbox(config: cfg.Config, args: argparse.Namespace) -> int:
             sys.stdout.write(_outbox_text(mail))
             return 0
         return _outbox_move(journal, args.action, args.ids)
-    except KeyError as exc:
-        raise MailbotError(str(exc.args[0])) from None
-    finally:
-        journal.close()
 
 
 _OUTBOX_MOVES = {
@@ -293,10 +296,7 @@ def _duration(start: str | None, end: str | None) -> str:
 
 
 def _requests(config: cfg.Config, args: argparse.Namespace) -> int:
-    from mailbot.journal import Journal
-
-    journal = Journal(config.path(config.mailbot.journal))
-    try:
+    with _journal(config) as journal:
         rows = journal.requests(args.limit)
         print(f"{'REQ':>4} {'STATE':10} {'VERDICT':16} {'TICKET':>7}  {'MOUS':26} {'AGE':>5}"
               f" {'JOB':>4} {'JOBSTATE':9} {'DURATION':>8}")
@@ -306,39 +306,25 @@ def _requests(config: cfg.Config, args: argparse.Namespace) -> int:
                   f"{r['job_state'] or '-':9} {_duration(r['started'], r['finished']):>8}")
         if not rows:
             print("(no request)")
-        return 0
-    finally:
-        journal.close()
+    return 0
 
 
 def _retry(config: cfg.Config, args: argparse.Namespace) -> int:
     from mailbot import scheduler
-    from mailbot.journal import Journal
 
-    journal = Journal(config.path(config.mailbot.journal))
-    try:
+    with _journal(config) as journal:
         new_id = scheduler.retry(journal, args.job)
-        print(f"job {args.job}: new attempt queued as job {new_id}; it starts at the next run")
-        return 0
-    except KeyError as exc:
-        raise MailbotError(str(exc.args[0])) from None
-    finally:
-        journal.close()
+    print(f"job {args.job}: new attempt queued as job {new_id}; it starts at the next run")
+    return 0
 
 
 def _cancel(config: cfg.Config, args: argparse.Namespace) -> int:
     from mailbot import scheduler
-    from mailbot.journal import Journal
 
-    journal = Journal(config.path(config.mailbot.journal))
-    try:
+    with _journal(config) as journal:
         scheduler.cancel(journal, args.job)
-        print(f"job {args.job}: cancelled")
-        return 0
-    except KeyError as exc:
-        raise MailbotError(str(exc.args[0])) from None
-    finally:
-        journal.close()
+    print(f"job {args.job}: cancelled")
+    return 0
 
 
 def _archive(config: cfg.Config, args: argparse.Namespace) -> int:
