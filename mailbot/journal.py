@@ -469,11 +469,12 @@ class Journal:
             raise KeyError(f"no outgoing mail {mail_id}")
         return _outbox(row)
 
-    def mark_sent(self, mail_id: int) -> None:
+    def mark_sent(self, mail_id: int, note: str | None = None) -> None:
+        """Sent; `note` keeps what AOG should know (e.g. recipients the server refused)."""
         self.db.execute(
-            "UPDATE outbox SET state = 'sent', sent = ?, attempts = attempts + 1, error = NULL"
+            "UPDATE outbox SET state = 'sent', sent = ?, attempts = attempts + 1, error = ?"
             " WHERE id = ?",
-            (_ts(now()), mail_id),
+            (_ts(now()), note, mail_id),
         )
 
     def mark_attempt_failed(self, mail_id: int, error: str, *, permanent: bool) -> None:

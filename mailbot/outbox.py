@@ -236,11 +236,11 @@ def flush(config: cfg.Config, journal: Journal, *, trace: Trace | None = None) -
     try:
         for mail in journal.outbox("queued"):
             note("sending", mail)
-            outcome = _deliver(config, journal, delivery, mail)
+            outcome, partial = _deliver(config, journal, delivery, mail)
             if outcome is None:
                 note("accepted", mail)
                 with journal.transaction():
-                    journal.mark_sent(mail.id)
+                    journal.mark_sent(mail.id, note=partial)
                 note("marked", mail)
                 report.sent.append(mail.id)
                 log.info("sent %s mail %d %s to %s", mail.kind, mail.id, mail.message_id,
@@ -253,8 +253,9 @@ def flush(config: cfg.Config, journal: Journal, *, trace: Trace | None = None) -
 
 
 def _deliver(config: cfg.Config, journal: Journal, delivery: _Delivery,
-             mail: OutboxRow) -> bool | None:
-    """None when accepted; else whether the refusal was permanent (recorded on the mail)."""
+             mail: OutboxRow) -> tuple[bool | None, str | None]:
+    """(None, recipients refused or None) when accepted; else (whether the refusal was
+    permanent, None), the refusal being recorded on the mail."""
     s = config.outbox.smtp
     try:
         refused = delivery.send(mail)
@@ -263,22 +264,25 @@ def _deliver(config: cfg.Config, journal: Journal, delivery: _Delivery,
         replies = [f"{rcpt}: {code} {text.decode(errors='replace')}"
                    for rcpt, (code, text) in exc.recipients.items()]
         permanent = all(code >= 500 for code, _ in exc.recipients.values())
-        return _refused(journal, mail, "recipients refused: " + "; ".join(replies), permanent)
+        return _refused(journal, mail, "recipients refused: " + "; ".join(replies),
+                        permanent), None
     except smtplib.SMTPResponseException as exc:
         permanent = 500 <= exc.smtp_code < 600
         _refused(journal, mail, _reply_text(exc), permanent)
         if exc.smtp_code == _CLOSING:
             raise SmtpError(f"{s.host}:{s.port}: {_reply_text(exc)}") from exc
-        return permanent
+        return permanent, None
     except (OSError, smtplib.SMTPException) as exc:
         # Connection lost: if that was after DATA, the server may have the mail, and
         # the next run sends it again (at least once, see the module docstring).
         raise SmtpError(f"{s.host}:{s.port}: {exc}") from exc
-    if refused:
-        # The others have it; re-sending would give them a second copy.
-        log.warning("mail %d (%s) sent, but refused for %s", mail.id, mail.subject,
-                    ", ".join(f"{r} ({code})" for r, (code, _) in refused.items()))
-    return None
+    if not refused:
+        return None, None
+    # The others have it; re-sending would give them a second copy. AOG sees the note.
+    partial = "sent, but refused for " + ", ".join(
+        f"{r} ({code} {text.decode(errors='replace')})" for r, (code, text) in refused.items())
+    log.warning("mail %d (%s) %s", mail.id, mail.subject, partial)
+    return None, partial
 
 
 def _refused(journal: Journal, mail: OutboxRow, error: str, permanent: bool) -> bool:

@@ -23,6 +23,7 @@ from mailbot import demo_archive
 from mailbot.demo import prepare, request_mail
 from mailbot.model import VerdictCode
 from tests.servers.dovecot import ImapServer
+from tests.settings import PAST, imap_table, simulator_command, write_settings
 
 ARCHIVE_PASSWORD = "archive-secret-not-to-be-shown"
 ATTEMPTS = re.compile(r"\((\d+) attempts? in ([\d.]+) s\)$")
@@ -126,26 +127,11 @@ def test_oracle_down_exits_75_and_the_next_run_handles_the_mail(
 
 
 def imap_config(tmp: Path, imap: ImapServer) -> Path:
-    path = tmp / "mailbot.toml"
-    path.write_text(f"""
-[mailbot]
-data_dir = "{tmp}"
-cutover = "2000-01-01T00:00:00Z"
-
-[inbox]
-sources = ["imap"]
-
-[inbox.imap]
-host = "{imap.host}"
-port = {imap.port}
-security = "plain"
-user = "{imap.user}"
-retry_seconds = 2
-
-[staging]
-command = "{sys.executable} -m mailbot.simulator --root {tmp}/staging --duration 0.2"
-""", encoding="utf-8")
-    return path
+    return write_settings(tmp / "mailbot.toml", {
+        "mailbot": {"data_dir": tmp, "cutover": PAST},
+        "inbox": {"sources": ["imap"], "imap": imap_table(imap)},
+        "staging": {"command": simulator_command(tmp / "staging", 0.2)},
+    })
 
 
 def test_oracle_down_leaves_the_imap_mail_unflagged(

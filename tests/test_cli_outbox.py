@@ -7,13 +7,11 @@ only flushes the outbox).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
-import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from mailbot.demo import prepare
 from mailbot.journal import Journal
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import SmtpServer
+from tests.settings import imap_table, smtp_table, write_settings
 from tests.test_outbox import (
     ARC,
     MAINTAINER,
@@ -34,45 +33,21 @@ from tests.test_outbox import (
 )
 
 
-def write_config(tmp: Path, smtp_port: int, *, imap: ImapServer | None = None,
-                 hold: str = "[]", staging_command: str = "") -> Path:
-    review = ('copy_to = "imap"\nimap_folder = "Mailbot/Sent"' if imap else 'copy_to = "none"')
-    imap_table = "" if imap is None else textwrap.dedent(f"""
-        [inbox.imap]
-        host = "{imap.host}"
-        port = {imap.port}
-        security = "plain"
-        user = "{imap.user}"
-        retry_seconds = 1
-        """)
-    path = tmp / f"mailbot-{smtp_port}.toml"
-    path.write_text(textwrap.dedent(f"""
-        [mailbot]
-        data_dir = "{tmp}"
-
-        [addresses]
-        aog = "aog@example.org"
-        maintainer = "{MAINTAINER}"
-
-        [inbox]
-        sources = ["maildir"]
-        {imap_table}
-        [staging]
-        command = {json.dumps(staging_command or cfg.Staging().command)}
-
-        [outbox]
-        transport = "smtp"
-
-        [outbox.smtp]
-        host = "127.0.0.1"
-        port = {smtp_port}
-        security = "plain"
-        retry_seconds = 1
-
-        [outbox.review]
-        hold = {hold}
-        """) + review + "\n", encoding="utf-8")
-    return path
+def write_config(tmp: Path, smtp: SmtpServer, *, port: int | None = None,
+                 imap: ImapServer | None = None, hold: Sequence[str] = (),
+                 staging_command: str = "") -> Path:
+    """Maildir in (empty), SMTP out to `smtp` (or to `port`), review copies to `imap` if given."""
+    port = port or smtp.port
+    review = {"copy_to": "imap", "imap_folder": "Mailbot/Sent"} if imap else {"copy_to": "none"}
+    return write_settings(tmp / f"mailbot-{port}.toml", {
+        "mailbot": {"data_dir": tmp},
+        "addresses": {"aog": "aog@example.org", "maintainer": MAINTAINER},
+        "inbox": {"sources": ["maildir"],
+                  "imap": None if imap is None else imap_table(imap, retry_seconds=1)},
+        "staging": {"command": staging_command or cfg.Staging().command},
+        "outbox": {"transport": "smtp", "smtp": smtp_table(smtp, port=port, retry_seconds=1),
+                   "review": {"hold": list(hold), **review}},
+    })
 
 
 def mailbot(config: Path, *args: str, password: str = "") -> subprocess.CompletedProcess[bytes]:
@@ -88,7 +63,7 @@ def out(done: subprocess.CompletedProcess[bytes]) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, smtp: SmtpServer) -> Path:
-    return write_config(tmp_path, smtp.port)
+    return write_config(tmp_path, smtp)
 
 
 @pytest.fixture
@@ -237,7 +212,7 @@ def test_smtp_outage_exits_75_and_next_run_sends_each_mail_once(
         closed_port: int) -> None:
     config = cfg.load(settings)
     queue(journal, [rendered(config, n) for n in range(3)])
-    down = write_config(tmp_path, closed_port)
+    down = write_config(tmp_path, smtp, port=closed_port)
 
     done = mailbot(down, "run")
     assert done.returncode == 75
@@ -252,7 +227,7 @@ def test_smtp_outage_exits_75_and_next_run_sends_each_mail_once(
 
 def test_run_keeps_a_review_copy_in_the_aog_mailbox(
         tmp_path: Path, smtp: SmtpServer, imap: ImapServer) -> None:
-    settings = write_config(tmp_path, smtp.port, imap=imap)
+    settings = write_config(tmp_path, smtp, imap=imap)
     config = cfg.load(settings)
     journal = Journal(config.path(config.mailbot.journal))
     try:
@@ -279,7 +254,7 @@ def test_kinds_listed_in_hold_wait_for_approval_in_a_real_run(
         tmp_path: Path, smtp: SmtpServer) -> None:
     """Requests through `mailbot run`: verdict and malformed replies held, one approved."""
     demo, _ = prepare(tmp_path / "demo", duration=0.2)
-    settings = write_config(tmp_path / "demo", smtp.port, hold='["verdict", "malformed"]',
+    settings = write_config(tmp_path / "demo", smtp, hold=["verdict", "malformed"],
                             staging_command=demo.staging.command)
 
     out(mailbot(settings, "run"))

@@ -26,6 +26,14 @@ from mailbot.model import VerdictCode, mous_file_form
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import SmtpServer
 from tests.servers.sshd import SshServer
+from tests.settings import (
+    PAST,
+    imap_table,
+    simulator_command,
+    smtp_table,
+    ssh_table,
+    write_settings,
+)
 
 AOG = "aog@example.org"
 MAINTAINER = "maintainer@example.org"
@@ -35,58 +43,16 @@ URL = re.compile(r"https?://\S+/preview/[0-9a-f]{32}")
 
 
 def write_config(tmp: Path, imap: ImapServer, smtp: SmtpServer, sshd: SshServer) -> Path:
-    simulator = f"{sys.executable} -m mailbot.simulator --root {tmp}/staging --duration 0.3"
-    path = tmp / "mailbot.toml"
-    path.write_text(f"""
-[mailbot]
-data_dir = "{tmp}"
-cutover = "2000-01-01T00:00:00Z"
-
-[addresses]
-aog = "{AOG}"
-maintainer = "{MAINTAINER}"
-no_reply = "{NO_REPLY}"
-
-[inbox]
-sources = ["imap"]
-
-[inbox.imap]
-host = "{imap.host}"
-port = {imap.port}
-security = "plain"
-user = "{imap.user}"
-retry_seconds = 2
-
-[archive]
-url = "sqlite:///{tmp}/alma.sqlite"
-
-[staging]
-transport = "ssh"
-command = "{simulator}"
-jobs_dir = "{tmp}/jobs"
-
-[staging.ssh]
-host = "{sshd.host}"
-port = {sshd.port}
-user = "{sshd.user}"
-key_file = "{sshd.key_file}"
-known_hosts = "{sshd.known_hosts}"
-retry_seconds = 2
-
-[outbox]
-transport = "smtp"
-
-[outbox.smtp]
-host = "{smtp.host}"
-port = {smtp.port}
-security = "plain"
-retry_seconds = 2
-
-[outbox.review]
-copy_to = "imap"
-imap_folder = "Mailbot/Sent"
-""", encoding="utf-8")
-    return path
+    return write_settings(tmp / "mailbot.toml", {
+        "mailbot": {"data_dir": tmp, "cutover": PAST},
+        "addresses": {"aog": AOG, "maintainer": MAINTAINER, "no_reply": NO_REPLY},
+        "inbox": {"sources": ["imap"], "imap": imap_table(imap)},
+        "archive": {"url": f"sqlite:///{tmp}/alma.sqlite"},
+        "staging": {"transport": "ssh", "command": simulator_command(tmp / "staging", 0.3),
+                    "jobs_dir": tmp / "jobs", "ssh": ssh_table(sshd)},
+        "outbox": {"transport": "smtp", "smtp": smtp_table(smtp),
+                   "review": {"copy_to": "imap", "imap_folder": "Mailbot/Sent"}},
+    })
 
 
 def mailbot(config: Path, *args: str, password: str) -> subprocess.CompletedProcess[str]:

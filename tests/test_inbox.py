@@ -34,6 +34,7 @@ from mailbot.journal import Journal
 from mailbot.model import VerdictCode
 from mailbot.run import run_once
 from tests.servers.dovecot import ImapServer, running_dovecot
+from tests.settings import PAST, imap_table, write_settings
 
 AOG = "aog@example.org"
 MAINTAINER = "maintainer@example.org"
@@ -47,43 +48,21 @@ CASES = [c for c in demo_archive.DEMO_CASES
 
 
 # -- helpers -----------------------------------------------------------------------------
-def write_config(tmp: Path, imap: ImapServer, *, cutover: str = "2000-01-01T00:00:00Z",
+def write_config(tmp: Path, imap: ImapServer, *, cutover: str = PAST,
                  port: int | None = None, security: str = "plain", ca_file: Path | None = None,
                  processed_folder: str = "", retry_seconds: float = 1,
                  folder: str = "INBOX") -> Path:
-    path = tmp / f"mailbot-{security}-{port or imap.port}.toml"
-    path.write_text(f"""
-[mailbot]
-data_dir = "{tmp}"
-cutover = "{cutover}"
-
-[addresses]
-aog = "{AOG}"
-maintainer = "{MAINTAINER}"
-
-[inbox]
-sources = ["imap"]
-
-[inbox.imap]
-host = "{imap.host}"
-port = {port or imap.port}
-security = "{security}"
-user = "{imap.user}"
-password_env = "{PASSWORD_ENV}"
-folder = "{folder}"
-processed_folder = "{processed_folder}"
-ca_file = "{ca_file or ''}"
-connect_timeout = 2
-read_timeout = 10
-retry_seconds = {retry_seconds}
-
-[archive]
-url = "sqlite:///{tmp}/alma.sqlite"
-
-[outbox.review]
-copy_to = "none"
-""", encoding="utf-8")
-    return path
+    imap_settings = imap_table(
+        imap, port=port or imap.port, security=security, password_env=PASSWORD_ENV,
+        folder=folder, processed_folder=processed_folder, ca_file=ca_file or "",
+        connect_timeout=2, read_timeout=10, retry_seconds=retry_seconds)
+    return write_settings(tmp / f"mailbot-{security}-{port or imap.port}.toml", {
+        "mailbot": {"data_dir": tmp, "cutover": cutover},
+        "addresses": {"aog": AOG, "maintainer": MAINTAINER},
+        "inbox": {"sources": ["imap"], "imap": imap_settings},
+        "archive": {"url": f"sqlite:///{tmp}/alma.sqlite"},
+        "outbox": {"review": {"copy_to": "none"}},
+    })
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from mailbot.outbox import copy_for_review, flush, without_bcc
 from mailbot.reply import render_completion, render_failure, render_malformed, render_verdict
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import Received, SmtpServer, running_smtp
+from tests.settings import smtp_table, write_settings
 
 AOG = "aog@example.org"
 MAINTAINER = "maintainer@example.org"
@@ -332,6 +332,25 @@ def test_permanent_refusal_marks_the_mail_failed(
     assert len(smtp.messages) == 1
 
 
+def test_recipient_refused_while_others_accept_is_noted_not_resent(
+        tmp_path: Path, smtp: SmtpServer, journal: Journal) -> None:
+    config = make_config(tmp_path, smtp)
+    mail = rendered(config, 1)
+    gone = mail.rcpt_to[-1]
+    smtp.refused_recipients = {gone}
+    (mail_id,) = queue(journal, [mail])
+
+    report = flush(config, journal)
+
+    assert report.sent == [mail_id]
+    (received,) = smtp.messages
+    assert gone not in received.rcpt_tos and set(received.rcpt_tos) == set(mail.rcpt_to) - {gone}
+    sent = journal.outbox_mail(mail_id)
+    assert sent.state == "sent"
+    assert sent.error is not None and gone in sent.error and "550" in sent.error
+    assert flush(config, journal).sent == [], "the others have it: never sent twice"
+
+
 def test_server_closing_the_connection_ends_the_flush(
         tmp_path: Path, smtp: SmtpServer, journal: Journal) -> None:
     config = make_config(tmp_path, smtp)
@@ -391,22 +410,12 @@ flush(config, Journal(config.path(config.mailbot.journal)), trace=trace)
 
 def test_crash_after_acceptance_resends_only_that_mail(
         tmp_path: Path, smtp: SmtpServer, journal: Journal) -> None:
-    settings = tmp_path / "mailbot.toml"
-    settings.write_text(textwrap.dedent(f"""
-        [mailbot]
-        data_dir = "{tmp_path}"
-        [addresses]
-        aog = "{AOG}"
-        [outbox]
-        transport = "smtp"
-        [outbox.smtp]
-        host = "{smtp.host}"
-        port = {smtp.port}
-        security = "plain"
-        retry_seconds = 1
-        [outbox.review]
-        copy_to = "none"
-        """))
+    settings = write_settings(tmp_path / "mailbot.toml", {
+        "mailbot": {"data_dir": tmp_path},
+        "addresses": {"aog": AOG},
+        "outbox": {"transport": "smtp", "smtp": smtp_table(smtp, retry_seconds=1),
+                   "review": {"copy_to": "none"}},
+    })
     config = cfg.load(settings)
     assert config.path(config.mailbot.journal) == journal.path
     first, victim, last = queue(journal, [rendered(config, n) for n in range(3)])

@@ -15,14 +15,13 @@ import contextlib
 import json
 import os
 import re
-import shlex
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -44,6 +43,7 @@ from mailbot.run import run_once
 from mailbot.scheduler import cancel
 from tests.servers.smtp import Received, SmtpServer
 from tests.servers.sshd import SshServer
+from tests.settings import PAST, simulator_command, smtp_table, ssh_table, write_settings
 
 AOG = "aog@example.org"
 MAINTAINER = "maintainer@example.org"
@@ -102,56 +102,19 @@ class Bot:
 
     # -- setup ------------------------------------------------------------------
     def configure(self, *, known_hosts: Path | None = None, duration: float = DURATION,
-                  jobs_dir: Path | None = None, sources: str = '["maildir"]') -> None:
-        simulator = (f"{shlex.quote(sys.executable)} -m mailbot.simulator"
-                     f" --root {shlex.quote(str(self.root))} --duration {duration}")
-        s = self.sshd
-        self.config.write_text(f"""
-[mailbot]
-data_dir = {json.dumps(str(self.tmp))}
-cutover = "2000-01-01T00:00:00Z"
-
-[addresses]
-aog = "{AOG}"
-maintainer = "{MAINTAINER}"
-no_reply = "{NO_REPLY}"
-
-[inbox]
-sources = {sources}
-
-[inbox.triggers]
-path = {json.dumps(str(self.tmp / "triggers"))}
-
-[archive]
-url = {json.dumps(f"sqlite:///{self.tmp}/alma.sqlite")}
-
-[staging]
-transport = "ssh"
-command = {json.dumps(simulator)}
-slots = 2
-jobs_dir = {json.dumps(str(jobs_dir or self.jobs_dir))}
-
-[staging.ssh]
-host = "{s.host}"
-port = {s.port}
-user = "{s.user}"
-key_file = {json.dumps(str(s.key_file))}
-known_hosts = {json.dumps(str(known_hosts or s.known_hosts))}
-connect_timeout = 5
-retry_seconds = 2
-
-[outbox]
-transport = "smtp"
-
-[outbox.smtp]
-host = "{self.smtp.host}"
-port = {self.smtp.port}
-security = "plain"
-retry_seconds = 1
-
-[outbox.review]
-copy_to = "none"
-""", encoding="utf-8")
+                  jobs_dir: Path | None = None, sources: Sequence[str] = ("maildir",)) -> None:
+        ssh = ssh_table(self.sshd, known_hosts=known_hosts or self.sshd.known_hosts,
+                        connect_timeout=5)
+        write_settings(self.config, {
+            "mailbot": {"data_dir": self.tmp, "cutover": PAST},
+            "addresses": {"aog": AOG, "maintainer": MAINTAINER, "no_reply": NO_REPLY},
+            "inbox": {"sources": sources, "triggers": {"path": self.tmp / "triggers"}},
+            "archive": {"url": f"sqlite:///{self.tmp}/alma.sqlite"},
+            "staging": {"transport": "ssh", "command": simulator_command(self.root, duration),
+                        "slots": 2, "jobs_dir": jobs_dir or self.jobs_dir, "ssh": ssh},
+            "outbox": {"transport": "smtp", "smtp": smtp_table(self.smtp, retry_seconds=1),
+                       "review": {"copy_to": "none"}},
+        })
 
     def loaded(self) -> cfg.Config:
         return cfg.load(self.config)
@@ -873,7 +836,7 @@ def test_job_cancelled_while_a_run_launches_others_is_not_launched(bot: Bot) -> 
 def test_trigger_file_stays_until_the_completion_mail_has_gone(bot: Bot) -> None:
     triggers = bot.tmp / "triggers"
     triggers.mkdir()
-    bot.configure(sources='["triggers"]')
+    bot.configure(sources=["triggers"])
     msg = parse(request_mail(FIRST, aog=AOG, maintainer=MAINTAINER))
     trigger = triggers / f"trigger-{mous_file_form(FIRST.mous)}-2019-09-02T14-00-27.txt"
     trigger.write_text(f"EU ARC contact {ARC}\nCC email {MAINTAINER}\n{msg['Subject']}\n\n"

@@ -15,42 +15,19 @@ from mailbot.demo import request_mail
 from mailbot.model import VerdictCode
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import SmtpServer
+from tests.settings import PAST, imap_table, smtp_table, write_settings
 
 AOG = "aog@example.org"
 
 
 def write_config(tmp: Path, imap: ImapServer, smtp: SmtpServer) -> Path:
-    path = tmp / "mailbot.toml"
-    path.write_text(f"""
-[mailbot]
-data_dir = "{tmp}"
-cutover = "2000-01-01T00:00:00Z"
-
-[addresses]
-aog = "{AOG}"
-
-[inbox]
-sources = ["imap"]
-
-[inbox.imap]
-host = "{imap.host}"
-port = {imap.port}
-security = "plain"
-user = "{imap.user}"
-retry_seconds = 2
-
-[archive]
-url = "sqlite:///{tmp}/alma.sqlite"
-
-[outbox]
-transport = "smtp"
-
-[outbox.smtp]
-host = "{smtp.host}"
-port = {smtp.port}
-security = "plain"
-""", encoding="utf-8")
-    return path
+    return write_settings(tmp / "mailbot.toml", {
+        "mailbot": {"data_dir": tmp, "cutover": PAST},
+        "addresses": {"aog": AOG},
+        "inbox": {"sources": ["imap"], "imap": imap_table(imap)},
+        "archive": {"url": f"sqlite:///{tmp}/alma.sqlite"},
+        "outbox": {"transport": "smtp", "smtp": smtp_table(smtp)},
+    })
 
 
 def test_idle_wakes_watch_and_sigterm_stops_it(imap: ImapServer, smtp: SmtpServer,

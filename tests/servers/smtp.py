@@ -47,6 +47,7 @@ class SmtpServer:
         self._messages: list[Received] = []
         self._refuse = 0
         self._refusal = REFUSAL
+        self.refused_recipients: set[str] = set()  # answered 550 at RCPT TO
         self._arrived = threading.Condition()
 
     @property
@@ -60,6 +61,7 @@ class SmtpServer:
         with self._arrived:
             self._messages.clear()
             self._refuse = 0
+            self.refused_recipients = set()
 
     def fail_next(self, n: int = 1, reply: str = REFUSAL) -> None:
         """Answer the next `n` DATA commands with `reply` (a 451 temporary failure)."""
@@ -90,6 +92,14 @@ class SmtpServer:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
     # aiosmtpd handler hooks, called in the server's event-loop thread.
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        """Refuse the addresses in `refused_recipients`, accept the others."""
+        if address in self.refused_recipients:
+            return "550 5.1.1 No such user (test server told to refuse)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Record the mail, or refuse it while fail_next() refusals are pending."""
