@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Iterator, Sequence
@@ -63,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
         oa.add_argument("ids", type=int, nargs="+", metavar="ID")
 
     sub.add_parser("report", help="per month: requests, verdicts, turnaround, volume staged")
+    sub.add_parser("attention", help="what the bot could not do: shunted mail, failed "
+                   "stagings, refused and held mail")
+    rp = sub.add_parser("reprocess", help="handle a shunted mail again, after a fix")
+    rp.add_argument("message", type=int, metavar="MAIL")
     r = sub.add_parser("requests", help="requests and staging jobs with their state")
     r.add_argument("--limit", type=int, default=50)
     for name, text in (("retry", "queue a new attempt of a failed staging job"),
@@ -142,6 +147,64 @@ def _watch(config: cfg.Config, args: argparse.Namespace) -> int:
     stop.install()
     watch(config, args.interval, stop=stop, on_report=show)
     return 0
+
+
+def _attention(config: cfg.Config, args: argparse.Namespace) -> int:
+    if not config.path(config.mailbot.journal).exists():
+        print("nothing needs attention (no journal yet)")
+        return 0
+    with _journal(config) as journal:
+        shunted, failed = journal.shunted(), journal.failed_jobs()
+        refused, held = journal.outbox("failed"), journal.outbox("held")
+    if shunted:
+        print("Mail the bot failed on, left untouched in its mailbox "
+              "(fix the cause, then `mailbot reprocess MAIL`):")
+        for m in shunted:
+            print(f"  mail {m['id']:<5} {_age(m['recorded']):>5}  {m['source']}  "
+                  f"{_subject_of(m['raw'])}\n             {m['reason']}")
+    if failed:
+        print("Failed stagings; the maintainer has the output (`mailbot retry JOB` once fixed):")
+        for j in failed:
+            problems = "; ".join(json.loads(j["problems"] or "[]")) or "failed"
+            print(f"  job {j['id']:<6} ticket {j['ticket']}  {j['mous']}  {j['project']}  "
+                  f"{_age(j['finished']):>5}\n             {problems}")
+    if refused:
+        print("Mail the SMTP server refused (`mailbot outbox show ID`; approve or discard):")
+        for o in refused:
+            print(f"  mail {o.id:<5} {o.kind:10} {o.subject}\n             {o.error}")
+    if held:
+        print("Mail held for review (`mailbot outbox show ID`, then approve or discard):")
+        for o in held:
+            print(f"  mail {o.id:<5} {o.kind:10} {_age(o.created):>5}  {o.subject}")
+    if not (shunted or failed or refused or held):
+        print("nothing needs attention")
+    return 0
+
+
+def _subject_of(raw: bytes | None) -> str:
+    from email.parser import BytesHeaderParser
+    from email.policy import default
+
+    try:
+        subject = BytesHeaderParser(policy=default).parsebytes(raw or b"")["Subject"]
+    except Exception:  # the mail broke the bot once already: show what we can
+        subject = None
+    return " ".join(str(subject or "(no subject)").split())[:80]
+
+
+def _reprocess(config: cfg.Config, args: argparse.Namespace) -> int:
+    from mailbot.run import reprocess
+
+    try:
+        kind = reprocess(config, args.message)
+    except KeyError as exc:
+        raise MailbotError(str(exc.args[0])) from None
+    after = {
+        "shunted": "failed again (see `mailbot attention`)",
+        "ignored": "not a request; left alone in the mailbox",
+    }.get(kind, "recorded; the next run sends what it causes and flags the mail")
+    print(f"mail {args.message}: {kind}: {after}")
+    return 1 if kind == "shunted" else 0
 
 
 def _report(config: cfg.Config, args: argparse.Namespace) -> int:
@@ -354,6 +417,8 @@ _COMMANDS = {
     "retry": _retry,
     "cancel": _cancel,
     "report": _report,
+    "attention": _attention,
+    "reprocess": _reprocess,
     "archive": _archive,
     "demo": _demo,
 }

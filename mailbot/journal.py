@@ -213,6 +213,7 @@ class Journal:
         # spans exactly what `transaction()` encloses.
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
+        self._depth = 0
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -227,8 +228,20 @@ class Journal:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        if self.db.in_transaction:  # nested: the outer one commits
-            yield
+        """All or nothing; nested, a savepoint (undone alone, committed by the outer one)."""
+        if self.db.in_transaction:
+            self._depth += 1
+            name = f"nested{self._depth}"
+            self.db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+                raise
+            finally:
+                self._depth -= 1
+            self.db.execute(f"RELEASE {name}")
             return
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -309,6 +322,31 @@ class Journal:
                 (source,),
             )
         )
+
+    def message(self, message_id: int) -> sqlite3.Row:
+        row: sqlite3.Row | None = self.db.execute(
+            "SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no mail {message_id} in the journal")
+        return row
+
+    def set_reason(self, message_id: int, reason: str) -> None:
+        self.db.execute("UPDATE messages SET reason = ? WHERE id = ?", (reason, message_id))
+
+    def forget_message(self, message_id: int) -> None:
+        self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    def shunted(self) -> list[sqlite3.Row]:
+        return list(self.db.execute(
+            "SELECT * FROM messages WHERE kind = 'shunted' ORDER BY id"))
+
+    def failed_jobs(self) -> list[sqlite3.Row]:
+        """Failed stagings not yet retried (a retry is a later job of the same request)."""
+        return list(self.db.execute(
+            "SELECT j.*, r.ticket, r.mous, r.project FROM jobs j JOIN requests r"
+            " ON r.id = j.request WHERE j.state = 'failed' AND NOT EXISTS"
+            " (SELECT 1 FROM jobs later WHERE later.request = j.request AND later.id > j.id)"
+            " ORDER BY j.id"))
 
     def finished_triggers(self) -> list[tuple[int, str]]:
         """Trigger files whose request is over and whose mails have all left."""

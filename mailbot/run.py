@@ -255,6 +255,46 @@ class Intake:
         return message
 
 
+class _StillBroken(Exception):
+    """The shunted mail fails again: undo the attempt."""
+
+
+def reprocess(config: Config, message_id: int, *,
+              archive_factory: Callable[[], Archive] | None = None) -> str:
+    """Handle a shunted mail again from its stored bytes, after the fault was fixed.
+
+    One transaction: the shunted record is replaced by the new outcome, or stays
+    when the archive is down; the next run flags the mail in its mailbox.
+    """
+    with single_instance(config.path(config.mailbot.lock_file)):
+        journal = Journal(config.path(config.mailbot.journal))
+        intake = Intake(config, journal, archive_factory or (lambda: open_archive(config)))
+        try:
+            row = journal.message(message_id)
+            if row["kind"] != "shunted":
+                raise MailbotError(f"mail {message_id} is {row['kind']}, not shunted")
+            incoming = Incoming(row["source"], row["source_key"], bytes(row["raw"]),
+                                parse_ts(row["received"]),
+                                is_trigger=row["source"] == "triggers")
+            try:
+                with journal.transaction():
+                    journal.forget_message(message_id)
+                    intake.handle(incoming)
+                    outcome = journal.seen(incoming.source, incoming.key)
+                    assert outcome is not None
+                    if outcome["kind"] == "shunted":
+                        raise _StillBroken(outcome["reason"])
+            except _StillBroken as exc:
+                # Keep the original record (AOG knows it by its id), with the new reason.
+                with journal.transaction():
+                    journal.set_reason(message_id, str(exc))
+                return "shunted"
+            return str(outcome["kind"])
+        finally:
+            intake.close()
+            journal.close()
+
+
 def remove_finished_triggers(config: Config, journal: Journal) -> int:
     """A trigger file stays while its request is active (spec section 1)."""
     if "triggers" not in config.inbox.sources:

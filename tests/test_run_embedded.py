@@ -311,3 +311,63 @@ def test_mail_and_trigger_of_one_request_are_served_once(tmp_path: Path,
     assert list(inbox_new.iterdir()) == [], "the mail is handled (flagged) too"
     kinds = sorted(p.name.rsplit("-", 1)[1] for p in sent_files(config))
     assert kinds == ["completion.eml"]
+
+
+def test_shunted_mail_is_listed_and_reprocessed_after_the_fix(
+        demo: tuple[cfg.Config, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailbot.run import reprocess
+
+    config, _ = demo
+    real = grammar.parse_message
+
+    def broken_for_tickets_16140(raw: bytes, **kw: object) -> grammar.Parsed:
+        if b"helpdesk ticket 16140" in raw:
+            raise RuntimeError("bug in the grammar")
+        return real(raw, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grammar, "parse_message", broken_for_tickets_16140)
+    # The request, its duplicate and the demo's malformed mail name that ticket.
+    assert run_once(config).kinds["shunted"] == 3
+    attention = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", config.source, "attention"],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    assert attention.count("bug in the grammar") == 3 and "REQUEST FOR CALIBRATED" in attention
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        shunted = [row["id"] for row in journal.shunted()]
+    finally:
+        journal.close()
+
+    assert reprocess(config, shunted[0]) == "shunted", "still broken: stays shunted"
+    monkeypatch.undo()
+    assert [reprocess(config, m) for m in shunted] == ["request", "request", "malformed"]
+    run_until_idle(config)
+    maildir = config.path(config.inbox.maildir.path)
+    assert len(list((maildir / "new").iterdir())) == 1, "only the out-of-office stays new"
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        verdicts = [r["verdict"] for r in journal.db.execute(
+            "SELECT verdict FROM requests WHERE ticket = '16140' ORDER BY id")]
+        assert journal.shunted() == []
+    finally:
+        journal.close()
+    assert verdicts == ["STAGE", "DUPLICATE"]
+
+
+def test_nested_transaction_failure_undoes_only_its_own_writes(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    try:
+        with journal.transaction():
+            journal.set_meta("outer", "kept")
+            with pytest.raises(RuntimeError), journal.transaction():
+                journal.set_meta("inner", "undone")
+                raise RuntimeError
+            journal.set_meta("after", "kept")
+        assert journal.get_meta("inner") is None
+        assert journal.get_meta("outer") == journal.get_meta("after") == "kept"
+        with pytest.raises(RuntimeError), journal.transaction():
+            journal.set_meta("outer2", "undone")
+            raise RuntimeError
+        assert journal.get_meta("outer2") is None
+    finally:
+        journal.close()
