@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mailbot.errors import MailbotError
 from mailbot.model import Origin, OutgoingMail, Request, Verdict
 
 SCHEMA_VERSION = 1
@@ -220,8 +221,13 @@ class Journal:
         # executescript commits on its own; every statement is idempotent.
         self.db.executescript(_SCHEMA)
         with self.transaction():
-            if self.get_meta("schema_version") is None:
+            version = self.get_meta("schema_version")
+            if version is None:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
+        if version is not None and int(version) > SCHEMA_VERSION:
+            self.db.close()
+            raise MailbotError(f"journal {path} was written by a newer mailbot (schema "
+                               f"{version}, this one knows {SCHEMA_VERSION}): upgrade mailbot")
 
     def close(self) -> None:
         self.db.close()

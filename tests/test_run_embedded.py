@@ -371,3 +371,15 @@ def test_nested_transaction_failure_undoes_only_its_own_writes(tmp_path: Path) -
         assert journal.get_meta("outer2") is None
     finally:
         journal.close()
+
+
+def test_a_journal_of_a_newer_mailbot_is_refused(tmp_path: Path) -> None:
+    from mailbot.errors import MailbotError
+
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    with journal.transaction():
+        journal.set_meta("schema_version", "99")
+    journal.close()
+    with pytest.raises(MailbotError, match="newer mailbot"):
+        Journal(path)
