@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import imapclient
 import imapclient.exceptions
+import mailparser
 
 from mailbot import config as cfg
 from mailbot.errors import ConfigError, ImapError, MailbotError
@@ -61,6 +62,23 @@ class SeenCheck(Protocol):
 
 
 # -- Maildir ---------------------------------------------------------------
+def delivered_at(raw: bytes) -> datetime | None:
+    """When the mail reached this mailbox: the date of its newest `Received:` hop.
+
+    Entitlement is judged on the day AOG received the request; a file's time
+    only says when it was written (a copy, a restore).
+    """
+    try:
+        hops = mailparser.parse_from_bytes(raw).received
+        stamp = hops[-1].get("date_utc") if hops else None  # oldest hop first
+        when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except Exception:  # a header mail-parser cannot read: fall back to the file time
+        return None
+    if when is None:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 class MaildirSource:
     """A local Maildir: new mail is in `new/`; a processed request moves to `cur/` as Seen."""
 
@@ -80,8 +98,9 @@ class MaildirSource:
             key = file.name.split(":", 1)[0]
             if seen(self.name, key):
                 continue
-            received = datetime.fromtimestamp(file.stat().st_mtime, UTC)
-            yield Incoming(self.name, key, file.read_bytes(), received)
+            raw = file.read_bytes()
+            received = delivered_at(raw) or datetime.fromtimestamp(file.stat().st_mtime, UTC)
+            yield Incoming(self.name, key, raw, received)
 
     def mark_processed(self, key: str) -> None:
         for file in (self.path / "new").glob(f"{key}*"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import subprocess
 import sys
 import time
@@ -383,3 +384,29 @@ def test_a_journal_of_a_newer_mailbot_is_refused(tmp_path: Path) -> None:
     journal.close()
     with pytest.raises(MailbotError, match="newer mailbot"):
         Journal(path)
+
+
+def test_maildir_request_is_dated_by_its_delivery_hop(tmp_path: Path) -> None:
+    """Entitlement is judged on the day the mail reached aog@, not when a file was written."""
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    inbox_new = config.path(config.inbox.maildir.path) / "new"
+    for file in inbox_new.iterdir():
+        file.unlink()
+    case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.NOT_ENTITLED)
+    raw = request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer)
+    hops = (b"Received: from relay.example.org by mail.example.org; "
+            b"Tue, 3 Sep 2019 10:00:00 +0000\r\n"
+            b"Received: from arcp1.example.org by relay.example.org; "
+            b"Mon, 2 Sep 2019 23:59:00 +0000\r\n")
+    (inbox_new / "1.dated.mailbot").write_bytes(hops + raw)
+    undated = inbox_new / "2.undated.mailbot"
+    undated.write_bytes(raw.replace(b"Message-ID: <", b"Message-ID: <other-"))
+    os.utime(undated, (1_600_000_000, 1_600_000_000))
+    run_once(config)
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        received = [r["received"] for r in journal.db.execute(
+            "SELECT received FROM requests ORDER BY received")]
+    finally:
+        journal.close()
+    assert received == ["2019-09-03T10:00:00+00:00", "2020-09-13T12:26:40+00:00"]
