@@ -156,6 +156,7 @@ def _attention(config: cfg.Config, args: argparse.Namespace) -> int:
     with _journal(config) as journal:
         shunted, failed = journal.shunted(), journal.failed_jobs()
         refused, held = journal.outbox("failed"), journal.outbox("held")
+        deferred = [o for o in journal.outbox("queued") if o.error]
     if shunted:
         print("Mail the bot failed on, left untouched in its mailbox "
               "(fix the cause, then `mailbot reprocess MAIL`):")
@@ -172,11 +173,16 @@ def _attention(config: cfg.Config, args: argparse.Namespace) -> int:
         print("Mail the SMTP server refused (`mailbot outbox show ID`; approve or discard):")
         for o in refused:
             print(f"  mail {o.id:<5} {o.kind:10} {o.subject}\n             {o.error}")
+    if deferred:
+        print("Mail the SMTP server deferred (retried at every run):")
+        for o in deferred:
+            print(f"  mail {o.id:<5} {o.kind:10} {o.attempts} attempt(s), queued "
+                  f"{_age(o.created)} ago  {o.subject}\n             {o.error}")
     if held:
         print("Mail held for review (`mailbot outbox show ID`, then approve or discard):")
         for o in held:
             print(f"  mail {o.id:<5} {o.kind:10} {_age(o.created):>5}  {o.subject}")
-    if not (shunted or failed or refused or held):
+    if not (shunted or failed or refused or deferred or held):
         print("nothing needs attention")
     return 0
 

@@ -169,6 +169,9 @@ class Replies:
     templates_dir: str = ""  # empty: the templates shipped with mailbot
     retention_days: int = 28
     quote_max_bytes: int = 20000
+    # Beyond this many malformed replies to one sender in 24 h, further ones are held
+    # for AOG (`mailbot attention`): breaks loops with responders that echo the text.
+    malformed_per_day: int = 5
     signature: str = "Kind regards,\n\nThe ESO ALMA Team"
     loop_header: str = "X-Mailbot-Loop"
 
@@ -233,7 +236,10 @@ def secret(env_name: str) -> str | None:
         return value
     file_name = os.environ.get(env_name + "_FILE")
     if file_name:
-        return Path(file_name).read_text(encoding="utf-8").strip()
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"${env_name}_FILE={file_name}: {exc.strerror or exc}") from None
     return None
 
 
@@ -313,6 +319,8 @@ def _validate(config: Config) -> None:
         for value in values:
             if value not in choices:
                 raise ConfigError(f"{key}: {value!r} is not one of {', '.join(sorted(choices))}")
+    if "triggers" in config.inbox.sources and not config.inbox.triggers.path.strip():
+        raise ConfigError("inbox.sources has \"triggers\" but inbox.triggers.path is empty")
     if config.staging.slots < 1:
         raise ConfigError("staging.slots must be at least 1")
     try:

@@ -43,6 +43,12 @@ class SshError(OutageError):
     party = "staging host"
 
 
+class TriggerDirError(OutageError):
+    """The trigger directory (often a network share) cannot be read or written."""
+
+    party = "trigger directory"
+
+
 class HostKeyError(MailbotError):
     """The staging host's key does not match known_hosts: never retried, nothing run."""
 

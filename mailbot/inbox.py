@@ -27,7 +27,7 @@ import imapclient.exceptions
 import mailparser
 
 from mailbot import config as cfg
-from mailbot.errors import ConfigError, ImapError, MailbotError
+from mailbot.errors import ConfigError, ImapError, MailbotError, TriggerDirError
 from mailbot.retry import ConnectRetry
 
 log = logging.getLogger(__name__)
@@ -115,26 +115,44 @@ class MaildirSource:
 class TriggerSource:
     """`trigger-<MOUS>-<time>.txt` files; removed only once their request is finished."""
 
-    def __init__(self, path: Path, pattern: str) -> None:
+    def __init__(self, path: Path, pattern: str, cutover: datetime | None = None) -> None:
         self.path = path
         self.pattern = pattern
+        self.cutover = cutover
         self.name = "triggers"
         if not path.is_dir():
-            raise MailbotError(f"trigger directory not found: {path}")
+            raise TriggerDirError(f"{path} is not a readable directory")
 
     def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming]:
-        for file in sorted(self.path.glob(self.pattern)):
-            if not file.is_file() or seen(self.name, file.name):
+        try:
+            files = sorted(self.path.glob(self.pattern))
+        except OSError as exc:
+            raise TriggerDirError(f"{self.path}: {exc.strerror or exc}") from exc
+        for file in files:
+            try:
+                if not file.is_file() or seen(self.name, file.name):
+                    continue
+                received = datetime.fromtimestamp(file.stat().st_mtime, UTC)
+                if self.cutover is not None and received < self.cutover:
+                    # Written before the bot took over: AOG is handling it by hand.
+                    continue
+                raw = file.read_bytes()
+            except OSError as exc:
+                # One unreadable file must not hold up the others; it is retried next run.
+                log.warning("cannot read trigger file %s: %s", file, exc.strerror or exc)
                 continue
-            received = datetime.fromtimestamp(file.stat().st_mtime, UTC)
-            yield Incoming(self.name, file.name, file.read_bytes(), received, is_trigger=True)
+            yield Incoming(self.name, file.name, raw, received, is_trigger=True)
 
     def mark_processed(self, key: str) -> None:
         # The file stays while its request is active (spec section 1); see remove().
         pass
 
     def remove(self, key: str) -> None:
-        (self.path / key).unlink(missing_ok=True)
+        try:
+            (self.path / key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise TriggerDirError(f"cannot remove {self.path / key}: "
+                                  f"{exc.strerror or exc}") from exc
 
     def close(self) -> None:
         pass

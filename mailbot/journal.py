@@ -9,6 +9,7 @@ skipped and only its marking is redone).
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -143,11 +144,12 @@ class JobRow:
     exit_status: int | None
     output: str | None
     url: str | None
+    instance: str  # of the journal: job ids repeat across journals, names must not
 
     @property
     def name(self) -> str:
-        """The job's directory name on the staging host: unique per job and attempt."""
-        return f"job-{self.id}-{self.attempt}"
+        """The job's directory name on the staging host: unique per journal, job, attempt."""
+        return f"job-{self.instance}-{self.id}-{self.attempt}"
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,11 @@ class Journal:
             version = self.get_meta("schema_version")
             if version is None:
                 self.set_meta("schema_version", str(SCHEMA_VERSION))
+            instance = self.get_meta("instance")
+            if instance is None:
+                instance = secrets.token_hex(4)
+                self.set_meta("instance", instance)
+        self.instance = instance
         if version is not None and int(version) > SCHEMA_VERSION:
             self.db.close()
             raise MailbotError(f"journal {path} was written by a newer mailbot (schema "
@@ -328,6 +335,13 @@ class Journal:
                 (source,),
             )
         )
+
+    def malformed_from(self, sender: str, since: datetime) -> int:
+        """How many malformed mails this sender sent since `since`."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM messages WHERE kind = 'malformed' AND LOWER(sender) = ?"
+            " AND received >= ?", (sender.lower(), _ts(since))).fetchone()
+        return int(row[0])
 
     def message(self, message_id: int) -> sqlite3.Row:
         row: sqlite3.Row | None = self.db.execute(
@@ -453,7 +467,7 @@ class Journal:
         row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise KeyError(f"no job {job_id}")
-        return _job(row)
+        return _job(row, self.instance)
 
     def jobs(self, *states: str) -> list[JobRow]:
         marks = ",".join("?" * len(states))
@@ -463,7 +477,7 @@ class Journal:
             f" WHERE j.state IN ({marks}) ORDER BY r.received, j.id",
             states,
         )
-        return [_job(r) for r in rows]
+        return [_job(r, self.instance) for r in rows]
 
     def job_mous(self, job: JobRow) -> str:
         return str(self.request_row(job.request)["mous"])
@@ -555,8 +569,9 @@ class Journal:
         )
 
 
-def _job(row: sqlite3.Row) -> JobRow:
+def _job(row: sqlite3.Row, instance: str) -> JobRow:
     return JobRow(
+        instance=instance,
         id=row["id"], request=row["request"], attempt=row["attempt"], state=row["state"],
         command=row["command"], job_dir=row["job_dir"], pid=row["pid"], queued=row["queued"],
         started=row["started"], finished=row["finished"], exit_status=row["exit_status"],

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import hashlib
 import json
 import logging
 import os
@@ -185,7 +186,10 @@ def without_bcc(data: bytes) -> bytes:
 def _write_eml(directory: Path, mail: OutboxRow) -> Path:
     """Atomically write the mail's exact bytes, and its envelope beside it."""
     directory.mkdir(parents=True, exist_ok=True)
-    stem = f"{mail.created[:19].replace(':', '')}-{mail.id:05d}-{mail.kind}"
+    # The Message-ID's digest keeps names of different mails apart (journal ids
+    # restart with a new journal) and the same mail's name stable.
+    digest = hashlib.sha256(mail.message_id.encode()).hexdigest()[:8]
+    stem = f"{mail.created[:19].replace(':', '')}-{mail.id:05d}-{digest}-{mail.kind}"
     envelope = {"mail_from": mail.mail_from, "rcpt_to": list(mail.rcpt_to),
                 "message_id": mail.message_id}
     for name, content in (

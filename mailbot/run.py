@@ -17,7 +17,7 @@ from mailbot import decide as decisions
 from mailbot import grammar, reply, scheduler, stage, textmail
 from mailbot.archive import Archive, open_archive
 from mailbot.config import Config
-from mailbot.errors import AlreadyRunning, MailbotError, OutageError
+from mailbot.errors import AlreadyRunning, ConfigError, MailbotError, OutageError
 from mailbot.inbox import ImapSource, Incoming, MaildirSource, Source, TriggerSource
 from mailbot.journal import Journal, now, parse_ts
 from mailbot.model import Malformed, NotARequest, Request, VerdictCode
@@ -88,7 +88,8 @@ def source_openers(config: Config, journal: Journal) -> list[Callable[[], Source
         return MaildirSource(config.path(inbox.maildir.path))
 
     def triggers() -> Source:
-        return TriggerSource(config.path(inbox.triggers.path), inbox.triggers.pattern)
+        return TriggerSource(config.path(inbox.triggers.path), inbox.triggers.pattern,
+                             cutover=cutover(config, journal))
 
     def imap() -> Source:
         return ImapSource(inbox.imap, watermark=journal.watermark(inbox.imap.folder),
@@ -152,8 +153,8 @@ class Intake:
             if isinstance(parsed, Malformed):
                 return self._record_malformed(incoming, parsed)
             return self._record_request(incoming, parsed)
-        except OutageError:
-            raise
+        except (OutageError, ConfigError):
+            raise  # not this mail's fault: it stays unrecorded for the next run
         except Exception as exc:  # a bug must not stop the other mails: shunt this one
             log.exception("mail %s %s shunted", incoming.source, incoming.key)
             reason = "".join(traceback.format_exception_only(exc)).strip()
@@ -187,8 +188,14 @@ class Intake:
 
     def _record_malformed(self, incoming: Incoming, parsed: Malformed) -> int:
         origin = parsed.origin
-        key = f"{incoming.source}:{incoming.key}"
+        key = f"{self.journal.instance}:{incoming.source}:{incoming.key}"
         mail = reply.render_malformed(self.config, parsed, key=key, queued_at=now())
+        # A loop breaker: an echoing responder would otherwise be answered for ever.
+        recent = self.journal.malformed_from(origin.sender, since=now() - timedelta(days=1))
+        flood = recent >= self.config.replies.malformed_per_day
+        if flood:
+            log.warning("%d malformed mails from %s in 24 h: holding the reply for AOG",
+                        recent + 1, origin.sender)
         with self.journal.transaction():
             message = self.journal.record_message(
                 source=incoming.source, source_key=incoming.key, kind="malformed",
@@ -196,7 +203,7 @@ class Intake:
                 reason="; ".join(parsed.problems), subject=origin.subject, sender=origin.sender,
             )
             self.journal.enqueue(mail, request=None, job=None, message=message,
-                                 held=held_kind(self.config, mail.kind))
+                                 held=flood or held_kind(self.config, mail.kind))
             self._advance(incoming)
         self.report.kinds["malformed"] += 1
         log.info("malformed request %s: %s", origin.subject, "; ".join(parsed.problems))
@@ -227,7 +234,8 @@ class Intake:
                 self.journal.add_job(request_id, command)
             else:
                 mail = reply.render_verdict(self.config, request, verdict,
-                                            key=f"request:{request_id}", queued_at=now())
+                                            key=f"{self.journal.instance}:request:{request_id}",
+                                            queued_at=now())
                 self.journal.enqueue(mail, request=request_id, job=None, message=message,
                                      held=held_kind(self.config, mail.kind))
             self._advance(incoming)
@@ -299,10 +307,13 @@ def remove_finished_triggers(config: Config, journal: Journal) -> int:
     """A trigger file stays while its request is active (spec section 1)."""
     if "triggers" not in config.inbox.sources:
         return 0
+    finished = journal.finished_triggers()
+    if not finished:
+        return 0
     t = config.inbox.triggers
     source = TriggerSource(config.path(t.path), t.pattern)
     removed = 0
-    for message_id, file_name in journal.finished_triggers():
+    for message_id, file_name in finished:
         source.remove(file_name)
         with journal.transaction():
             journal.mark_message(message_id)

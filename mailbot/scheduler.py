@@ -99,7 +99,8 @@ def _poll(config: Config, journal: Journal, transport: stage.Transport, job: Job
                         timeout=config.staging.ssh.command_timeout)
     if not status.finished:
         return
-    result = stage.parse_output(status.output, status.exit_status)
+    expected = stage.Expected.of(journal.request(job.request))
+    result = stage.parse_output(status.output, status.exit_status, expected)
     finish(config, journal, job, status.output, result)
     (report.succeeded if result.ok else report.failed).append(job.id)
 
@@ -110,12 +111,14 @@ def finish(config: Config, journal: Journal, job: JobRow, output: str,
     request = journal.request(job.request)
     mail: OutgoingMail
     if result.ok:
-        mail = reply.render_completion(config, request, result, key=f"request:{job.request}",
+        mail = reply.render_completion(config, request, result,
+                                       key=f"{journal.instance}:request:{job.request}",
                                        queued_at=now())
     else:
         mail = reply.render_failure(
             config, request, command=job.command, output=output, result=result,
-            job_name=f"{job.id}", key=f"job:{job.id}:attempt:{job.attempt}", queued_at=now(),
+            job_name=f"{job.id}", key=f"{journal.instance}:job:{job.id}:attempt:{job.attempt}",
+            queued_at=now(),
         )
     with journal.transaction():
         journal.update_job(

@@ -34,7 +34,7 @@ from paramiko.ssh_exception import (
 )
 
 from mailbot.config import Config, Ssh, secret
-from mailbot.errors import ConfigError, HostKeyError, SshError
+from mailbot.errors import ConfigError, HostKeyError, MailbotError, SshError
 from mailbot.model import Request, StagingResult
 from mailbot.retry import ConnectRetry
 
@@ -389,6 +389,10 @@ def launch(
             "  n=0",
             '  while [ ! -s pid ] && [ "$n" -lt 20 ]; do sleep 0.1; n=$((n + 1)); done',
             "  echo started=0",
+            # Another job of the same name (a lost journal, a second installation
+            # sharing jobs_dir) must never be adopted as this one.
+            f'  if [ "$(cat command 2>/dev/null)" != {_quote(command)} ]; then'
+            " echo foreign=1; fi",
             "fi",
             'echo "pid=$(cat pid 2>/dev/null)"',
             'echo "dir=$(pwd)"',
@@ -403,6 +407,12 @@ def launch(
         raise SshError(
             f"could not launch job {job_name} in {jobs_dir} (exit status {status}): "
             f"{_one_line(output)}"
+        )
+    if values.get("foreign") == "1":
+        raise MailbotError(
+            f"job directory {values['dir']} already exists for another command: a lost "
+            f"journal or another installation shares staging.jobs_dir {jobs_dir}; "
+            "refusing to adopt it (nothing was started)"
         )
     pid = values.get("pid", "")
     return LaunchedJob(
@@ -484,7 +494,7 @@ def poll(transport: Transport, job: LaunchedJob, timeout: float = 60) -> JobStat
 
 _START_URL = re.compile(r"The staging directory will be accessible at\s+(\S+)")
 # Seen both on one line and as "completed\nat URL".
-_END_URL = re.compile(r"Staging of calibrated MS\(s\) for [^\n]*?completed\s+at\s+(\S+)")
+_END_URL = re.compile(r"Staging of calibrated MS\(s\) for ([^\n]*?)completed\s+at\s+(\S+)")
 _DELETION = re.compile(r"Data will be deleted\s+\d+\s+days from\s+([^\n]+?)\s*unless")
 _CALFIELD_NOTICE = re.compile(r"^\*\*\* Based on your selection, only data for field .*\*\*\*$")
 _RHEL5_NOTICE = "Old project, using RHEL5 build of CASA."
@@ -510,11 +520,28 @@ def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def parse_output(output: str, exit_status: int | None) -> StagingResult:
-    """What a stagecalms run says; ok only with exit 0 and the same valid URL at start and end."""
+@dataclass(frozen=True)
+class Expected:
+    """What the completion line must name: the request this staging was started for."""
+
+    project: str
+    mous_file: str
+    ticket: str
+
+    @classmethod
+    def of(cls, request: Request) -> Expected:
+        return cls(request.project, request.mous_file, request.ticket)
+
+
+def parse_output(output: str, exit_status: int | None,
+                 expected: Expected | None = None) -> StagingResult:
+    """What a stagecalms run says; ok only with exit 0, the same valid URL at start and end
+    and, given `expected`, a completion line naming this request's project, MOUS and ticket.
+    """
     text = output.replace("\r\n", "\n")
     start = _START_URL.search(text)
-    ends = _END_URL.findall(text)
+    completions = _END_URL.findall(text)
+    ends = [url for _, url in completions]
     failed = _FAILED.search(text)
     workdir = _WORKDIR.search(text)
     deletion = _DELETION.search(text)
@@ -530,6 +557,8 @@ def parse_output(output: str, exit_status: int | None) -> StagingResult:
         start.group(1) if start else None,
         ends[-1] if ends else None,
     )
+    if expected is not None and completions:
+        problems += _foreign(completions[-1][0], expected)
     ok = not problems
     return StagingResult(
         ok=ok,
@@ -544,6 +573,15 @@ def parse_output(output: str, exit_status: int | None) -> StagingResult:
         failed_dir=failed.group(1) if failed else None,
         workdir=workdir.group(1) if workdir else None,
     )
+
+
+def _foreign(named: str, expected: Expected) -> tuple[str, ...]:
+    """A completion line for another request: never send its URL to this user."""
+    ticket = re.search(rf"(?<!\d){re.escape(expected.ticket)}(?!\d)", named)
+    if expected.project in named and expected.mous_file in named and ticket:
+        return ()
+    return (f"the completion line names '{' '.join(named.split())}', not "
+            f"{expected.project} {expected.mous_file} helpdesk ticket #{expected.ticket}",)
 
 
 def _problems(

@@ -94,3 +94,43 @@ def test_the_environment_names_the_config(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert config.path(config.mailbot.journal).exists()
     assert "request" in config.path(config.mailbot.log_file).read_text()
+
+
+def test_a_missing_secret_file_is_a_config_error(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    env = {**os.environ, "MAILBOT_ARCHIVE_PASSWORD_FILE": str(tmp_path / "nope")}
+    bad = tmp_path / "oracle.toml"
+    bad.write_text(Path(config.source).read_text()
+                   + '\n[archive]\nurl = "oracle://aog@127.0.0.1:1/ALMA"\n')
+    done = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(bad), "run"],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 78, done.stderr
+    assert done.stderr.count("\n") == 1 and "MAILBOT_ARCHIVE_PASSWORD_FILE" in done.stderr
+
+
+def test_an_archive_config_error_stops_the_run_and_shunts_nothing(tmp_path: Path) -> None:
+    """A broken setting is not the mails' fault: they stay unrecorded, one line, exit 78."""
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    bad = tmp_path / "oracle.toml"
+    bad.write_text(Path(config.source).read_text()
+                   + '\n[archive]\nurl = "oracle://aog@127.0.0.1:1/ALMA"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_ARCHIVE")}
+    done = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(bad), "run"],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 78, done.stderr
+    assert done.stderr.count("\n") == 1 and "MAILBOT_ARCHIVE_PASSWORD" in done.stderr
+    from mailbot.journal import Journal
+
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        kinds = {r["kind"] for r in journal.db.execute("SELECT kind FROM messages")}
+    finally:
+        journal.close()
+    assert "shunted" not in kinds and "request" not in kinds
+
+
+def test_triggers_without_a_path_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[inbox]\nsources = ["triggers"]\n')
+    done = mailbot("--config", str(bad), "run", home=tmp_path)
+    assert done.returncode == 78 and "inbox.triggers.path is empty" in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -243,6 +244,7 @@ def test_trigger_file_stays_while_active_and_goes_after_completion(tmp_path: Pat
     triggers = tmp_path / "triggers"
     triggers.mkdir()
     config.inbox.sources = ["triggers"]
+    config.mailbot.cutover = "2000-01-01T00:00:00Z"
     config.inbox.triggers.path = str(triggers)
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
     name = f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
@@ -303,6 +305,7 @@ def test_mail_and_trigger_of_one_request_are_served_once(tmp_path: Path,
     name = f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
     (triggers / name).write_text(trigger_text(config, case), encoding="utf-8")
     config.inbox.sources = order
+    config.mailbot.cutover = "2000-01-01T00:00:00Z"
     config.inbox.triggers.path = str(triggers)
 
     first = run_once(config)
@@ -410,3 +413,118 @@ def test_maildir_request_is_dated_by_its_delivery_hop(tmp_path: Path) -> None:
     finally:
         journal.close()
     assert received == ["2019-09-03T10:00:00+00:00", "2020-09-13T12:26:40+00:00"]
+
+
+def test_a_lost_journal_never_hands_out_an_old_staging(tmp_path: Path) -> None:
+    """Job ids restart with a new journal; its stagings must not adopt the old job dirs."""
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    inbox_new = config.path(config.inbox.maildir.path) / "new"
+    for file in inbox_new.iterdir():
+        file.unlink()
+    staged = [c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE]
+    first, second = staged[0], next(c for c in staged if c.mous != staged[0].mous)
+    for n, case in enumerate((first, second)):
+        (inbox_new / f"{n}.request.mailbot").write_bytes(request_mail(
+            case, aog=config.addresses.aog, maintainer=config.addresses.maintainer))
+        if n == 0:
+            run_until_idle(config)
+            config.path(config.mailbot.journal).unlink()  # lost (or another installation)
+    run_until_idle(config)
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        (job,) = journal.jobs("succeeded")
+        request = journal.request(job.request)
+    finally:
+        journal.close()
+    assert (request.ticket, job.id) == (second.ticket, 1)
+    urls = {}
+    for path in sent_files(config):
+        if path.name.endswith("-completion.eml"):
+            msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            found = re.search(r"https?://\S+", msg.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+            assert found is not None
+            urls[msg["To"].addresses[0].addr_spec] = found.group()
+    assert set(urls) == {first.user_email.strip(), second.user_email.strip()}
+    assert urls[second.user_email.strip()] == job.url != urls[first.user_email.strip()]
+
+
+def test_a_job_directory_of_another_command_is_never_adopted(tmp_path: Path) -> None:
+    from mailbot import stage
+    from mailbot.errors import MailbotError
+
+    transport = stage.LocalTransport()
+    jobs = str(tmp_path / "jobs")
+    stage.launch(transport, jobs, "job-x-1-1", "echo first")
+    assert not stage.launch(transport, jobs, "job-x-1-1", "echo first").started
+    with pytest.raises(MailbotError, match="another command"):
+        stage.launch(transport, jobs, "job-x-1-1", "echo second")
+
+
+def test_a_completion_line_for_another_request_is_a_failure() -> None:
+    from mailbot import stage
+
+    url = "http://almascience.eso.org/arcdistribution/preview/8672af71dac32e0ad9703dae3438fcac"
+    output = (f"The staging directory will be accessible at {url}\n"
+              "Staging of calibrated MS(s) for 2018.1.01406.S uid___A001_X133d_X3cf3 helpdesk"
+              f" ticket #16267 completed at {url}\n")
+    mine = stage.Expected("2018.1.01406.S", "uid___A001_X133d_X3cf3", "16267")
+    assert stage.parse_output(output, 0, mine).url == url
+    for other in (stage.Expected("2018.1.01406.S", "uid___A001_X133d_X3cf3", "1626"),
+                  stage.Expected("2018.1.01406.S", "uid___A001_X133d_X3cf4", "16267"),
+                  stage.Expected("2019.1.01406.S", "uid___A001_X133d_X3cf3", "16267")):
+        result = stage.parse_output(output, 0, other)
+        assert not result.ok and result.url is None
+        assert "not" in result.problems[-1]
+
+
+def test_trigger_files_from_before_the_cutover_are_left_alone(tmp_path: Path) -> None:
+    """At switch-over the files present are requests AOG is already handling by hand."""
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    triggers = tmp_path / "triggers"
+    triggers.mkdir()
+    config.inbox.sources = ["triggers"]
+    config.inbox.triggers.path = str(triggers)
+    case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
+    old = triggers / f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
+    old.write_text(trigger_text(config, case), encoding="utf-8")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    assert run_once(config).kinds == {}
+    assert old.exists()
+    new = triggers / f"trigger-{mous_file_form(case.mous)}-2030-01-01T00-00-00.txt"
+    new.write_text(trigger_text(config, case), encoding="utf-8")
+    os.utime(new, (time.time() + 5, time.time() + 5))
+    assert run_once(config).kinds == {"request": 1}
+
+
+def test_trigger_directory_trouble_is_an_outage_and_the_rest_goes_on(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    config.inbox.sources = ["maildir", "triggers"]
+    config.inbox.triggers.path = str(tmp_path / "not-mounted")
+    report = run_once(config)
+    assert [str(o) for o in report.outages] == [
+        f"trigger directory unavailable: {tmp_path / 'not-mounted'} is not a readable directory"]
+    assert report.kinds["request"] == len(demo_archive.DEMO_CASES)
+    assert report.sent > 0, "the mail of the other source still leaves"
+
+
+def test_a_malformed_flood_from_one_sender_is_held_for_aog(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    inbox_new = config.path(config.inbox.maildir.path) / "new"
+    for file in inbox_new.iterdir():
+        file.unlink()
+    config.replies.malformed_per_day = 2
+    for n in range(4):
+        (inbox_new / f"{n}.echo.mailbot").write_bytes(
+            b"From: Ticket System <tickets@example.org>\r\nTo: aog@eso.org\r\n"
+            b"Subject: ALMA: REQUEST FOR CALIBRATED DATA MOUS uid___A001_X1296_X675\r\n"
+            + f"Message-ID: <echo-{n}@example.org>\r\n\r\n".encode()
+            + b"please create the calibrated MS for MOUS uid___A001_X1296_X675\r\n"
+              b"project 2017.1.727.S\r\n")
+    report = run_once(config)
+    assert report.kinds == {"malformed": 4}
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        states = [m.state for m in journal.outbox()]
+    finally:
+        journal.close()
+    assert states == ["sent", "sent", "held", "held"]
