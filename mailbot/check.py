@@ -59,7 +59,8 @@ def classify(config: Config, path: Path, raw: bytes, received: datetime) -> Pars
         return parse_trigger(raw.decode("utf-8", errors="replace"), received=received,
                              file_name=path.name, own_addresses=config.own_addresses)
     return parse_message(raw, received=received, own_addresses=config.own_addresses,
-                         loop_header=config.replies.loop_header)
+                         loop_header=config.replies.loop_header,
+                         own_id_domains=frozenset({config.message_id_domain}))
 
 
 def _archive_configured(config: Config, url: str | None) -> bool:

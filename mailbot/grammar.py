@@ -12,6 +12,12 @@ Pure: no I/O, no clock. The grammar is the one of the procedure (spec section 1)
 Keywords are case-insensitive and tolerate a colon, extra spaces, and `#` before
 the ticket. Values are validated strictly because they later reach SQL binds and
 an SSH command line: a value that does not fit is reported, never cleaned.
+
+Never a request, so never answered (an answer could loop with an auto-responder):
+automatic mail and the bot's own; a mail whose In-Reply-To or References names one of
+the bot's Message-IDs (corrections come as fresh mails); lines that only quote a
+request or remark on a quoted one; and template lines whose values are still `<...>`
+placeholders, as the malformed reply shows them.
 """
 
 from __future__ import annotations
@@ -55,8 +61,10 @@ _MAX_TICKET = 12
 
 # ---------------------------------------------------------------- line grammar
 
+# A request line may follow a greeting on the same line ("Dear AOG, please create ..."),
+# but the phrase in quotes only names the line (as the bot's own problem lines do).
 _REQUEST_LINE = re.compile(
-    r"\bplease\s+create\s+(?:the\s+)?calibrated\s+MS\s+for\s+(?:the\s+)?MOUS\b\s*:?\s*(?P<value>.*)$",
+    r"(?<![\'\"\u2018\u201c\u00ab])\bplease\s+create\s+(?:the\s+)?calibrated\s+MS\s+for\s+(?:the\s+)?MOUS\b\s*:?\s*(?P<value>.*)$",
     re.IGNORECASE,
 )
 _FIELD_LINE = re.compile(
@@ -64,6 +72,13 @@ _FIELD_LINE = re.compile(
     re.IGNORECASE,
 )
 _REQUEST_SUBJECT = re.compile(r"request\s+for\s+calibrated\s+data", re.IGNORECASE)
+# An unfilled template value ("<project code, e.g. 2017.1.00727.S>", "<number>"): words in
+# angle brackets, never an address. The bot's malformed reply shows the lines this way,
+# so that its text, echoed back by a ticket system, is not read as a request again.
+_PLACEHOLDER = re.compile(r"<(?=[^<>@]*[A-Za-z])(?:[^<>@]*\s[^<>@]*|[A-Za-z]+)>")
+# The Message-IDs of the bot's own mails (see `reply.message_id`).
+_BOT_MESSAGE_ID = re.compile(r"<mailbot\.[a-z0-9_-]+\.[0-9a-f]+@(?P<domain>[^<>@\s]+)>",
+                             re.IGNORECASE)
 
 MOUS, PROJECT, CALFIELD = "mous", "project", "calfield"
 USER, EMAIL, TICKET = "user", "email", "ticket"
@@ -119,14 +134,24 @@ def parse_message(
     received: datetime,
     own_addresses: frozenset[str] = frozenset(),
     loop_header: str = "X-Mailbot-Loop",
+    own_id_domains: frozenset[str] = frozenset(),
 ) -> Parsed:
-    """Read one mail of the aog@ mailbox: a `Request`, `Malformed` problems, or `NotARequest`."""
+    """Read one mail of the aog@ mailbox: a `Request`, `Malformed` problems, or `NotARequest`.
+
+    `own_id_domains` are the right-hand sides of the bot's Message-IDs
+    (`config.message_id_domain`); empty: the domains of `own_addresses`.
+    """
     message = raw if isinstance(raw, EmailMessage) else textmail.parse_bytes(raw)
     own = frozenset(a.strip().lower() for a in own_addresses)
     senders = textmail.mailboxes(message, "From")
     automatic = _automatic_reason(message, senders, own, loop_header)
     if automatic:
         return NotARequest(automatic)
+    answered = _bot_mail_answered(message, _id_domains(own_id_domains, own))
+    if answered:
+        # Corrections come as fresh mails (spec section 1); an answer to the bot's mail
+        # is a person's comment or an auto-responder's echo, and answering it could loop.
+        return NotARequest(f"reply to the bot's own mail {answered}")
     body = textmail.read_body(message)
     origin = _mail_origin(message, senders, body.text)
     if not origin.sender or _email_problem("From address", origin.sender):
@@ -211,6 +236,21 @@ def _automatic_reason(message: EmailMessage, senders: Sequence[textmail.Mailbox]
     return ""
 
 
+def _id_domains(domains: frozenset[str], own: frozenset[str]) -> frozenset[str]:
+    chosen = domains or frozenset(a.rpartition("@")[2] for a in own)
+    return frozenset(d.strip().lower() for d in chosen if d.strip())
+
+
+def _bot_mail_answered(message: EmailMessage, domains: frozenset[str]) -> str:
+    """The first Message-ID of the bot's own mail named by In-Reply-To or References; ""."""
+    for name in ("In-Reply-To", "References"):
+        for msg_id in textmail.message_ids(message, name):
+            match = _BOT_MESSAGE_ID.fullmatch(msg_id)
+            if match and match.group("domain").lower() in domains:
+                return _show(msg_id, quote=False)
+    return ""
+
+
 def _strip_tags(subject: str) -> str:
     while True:
         match = re.match(r"^\s*\[[^\]]*\]\s*", subject)
@@ -270,7 +310,8 @@ def _subject_words(subject: str) -> list[str]:
 
 
 def _is_reply_subject(subject: str) -> bool:
-    words = _subject_words(subject)
+    """The first prefix word, past tags like "[Ticket#123]", is a reply word."""
+    words = [w for w in _subject_words(subject) if w]
     return bool(words) and words[0] in _REPLY_WORDS
 
 
@@ -286,6 +327,8 @@ class _Scan:
     """What the request lines of a text say, before validation."""
 
     fields: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in _KEYS})
+    # Lines whose value is still the template's "<...>" placeholder.
+    placeholders: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in _KEYS})
     subjects: list[str] = field(default_factory=list)  # of forwarded mails
     quoted_request: bool = False  # request lines seen only as quotes of an earlier mail
 
@@ -305,6 +348,8 @@ class _Scan:
         self.subjects.extend(inner.subjects)
         for key, values in inner.fields.items():
             self.fields[key].extend(values)
+        for key, values in inner.placeholders.items():
+            self.placeholders[key].extend(values)
 
 
 def _flatten(forwards: Sequence[textmail.Forwarded]) -> Iterable[textmail.Forwarded]:
@@ -372,12 +417,19 @@ def _forward_header_line(line: str, scan: _Scan) -> bool:
 def _read_line(line: str, scan: _Scan) -> None:
     request = _REQUEST_LINE.search(line)
     if request:
-        scan.add(MOUS, request.group("value").strip())
+        _add_value(scan, MOUS, request.group("value").strip())
         return
     match = _FIELD_LINE.match(line)
     if not match:
         return
-    scan.add(_canonical_key(match.group("key")), match.group("value").strip())
+    _add_value(scan, _canonical_key(match.group("key")), match.group("value").strip())
+
+
+def _add_value(scan: _Scan, key: str, value: str) -> None:
+    if _PLACEHOLDER.fullmatch(value):
+        scan.placeholders[key].append(value)
+    else:
+        scan.add(key, value)
 
 
 def _canonical_key(keyword: str) -> str:
@@ -401,6 +453,8 @@ def _shape(scan: _Scan, subject: str, *, is_reply: bool) -> str | None:
     """Why the text is not a request at all, or None when it is request-shaped."""
     keys = scan.keys
     if not keys:
+        if any(scan.placeholders.values()):
+            return "only unfilled template lines (<...> placeholders), no request lines"
         if scan.quoted_request:
             return "a reply that only quotes an earlier request"
         if _REQUEST_SUBJECT.search(subject) and is_reply:
@@ -408,7 +462,13 @@ def _shape(scan: _Scan, subject: str, *, is_reply: bool) -> str | None:
         if _REQUEST_SUBJECT.search(subject):
             return None
         return "neither the subject nor the body is a request"
-    if MOUS in keys or _REQUEST_SUBJECT.search(subject) or len(keys) >= 3:
+    if MOUS in keys or len(keys) >= 3:
+        return None
+    if scan.quoted_request:
+        # A line or two beside a quoted request is a remark on it (or the echo of a
+        # verdict reply whose verdict line reads like a field), not a new request.
+        return "a reply that quotes an earlier request with a remark of its own"
+    if _REQUEST_SUBJECT.search(subject):
         return None
     return "neither the subject nor the body is a request"
 
@@ -430,14 +490,25 @@ def _validate(scan: _Scan, subjects: Sequence[str],
               file_name_mous: str | None) -> tuple[list[str], _Values]:
     """Every problem of the request lines (all of them, in line order), and the values."""
     problems: list[str] = []
-    mous = _one_mous(scan.fields[MOUS], subjects, file_name_mous, problems)
-    project = _one_value(PROJECT, scan.fields[PROJECT], problems, _project_problem)
-    calfields = _calfields(scan.fields[CALFIELD], problems)
-    user = _one_value(USER, [" ".join(v.split()) for v in scan.fields[USER]], problems,
-                      _user_problem)
-    email = _one_value(EMAIL, [_outlook_mailto(v) for v in scan.fields[EMAIL]], problems,
-                       lambda v: _email_problem("email", v))
-    ticket = _one_value(TICKET, scan.fields[TICKET], problems, _ticket_problem)
+
+    def filled(key: str) -> bool:
+        """Checked as usual unless the line is there only as a placeholder."""
+        placeholders = scan.placeholders[key]
+        for value in dict.fromkeys(placeholders):
+            problems.append(_placeholder_problem(key, value))
+        return bool(scan.fields[key]) or not placeholders
+
+    mous = (_one_mous(scan.fields[MOUS], subjects, file_name_mous, problems)
+            if filled(MOUS) else "")
+    project = (_one_value(PROJECT, scan.fields[PROJECT], problems, _project_problem)
+               if filled(PROJECT) else "")
+    calfields = _calfields(scan.fields[CALFIELD], problems) if filled(CALFIELD) else ()
+    user = (_one_value(USER, [" ".join(v.split()) for v in scan.fields[USER]], problems,
+                       _user_problem) if filled(USER) else "")
+    email = (_one_value(EMAIL, [_outlook_mailto(v) for v in scan.fields[EMAIL]], problems,
+                        lambda v: _email_problem("email", v)) if filled(EMAIL) else "")
+    ticket = (_one_value(TICKET, scan.fields[TICKET], problems, _ticket_problem)
+              if filled(TICKET) else "")
     ticket_digits = _TICKET.fullmatch(ticket)
     values = _Values(mous, project, calfields, user, email,
                      ticket_digits.group(1) if ticket_digits else "")
@@ -463,6 +534,13 @@ def _one_value(key: str, values: Sequence[str], problems: list[str],
         problems.append(problem)
         return ""
     return value
+
+
+def _placeholder_problem(key: str, value: str) -> str:
+    problem = f"the '{_LABEL[key]}' line still holds the placeholder {_show(value)}"
+    if key == CALFIELD:
+        return problem + ": name the fields, or leave the line out for all the data"
+    return problem + ": write the value in its place"
 
 
 def _project_problem(value: str) -> str:

@@ -276,15 +276,19 @@ def _reply(
     key: str,
     queued_at: datetime,
 ) -> OutgoingMail:
-    """A reply-all to the request as AOG writes it: sender in To, the others in Cc."""
-    to = _unique(origin.reply_to or (origin.sender,), exclude=())
-    cc = _unique([*origin.to, *origin.cc], exclude={*config.own_addresses, *to})
+    """A reply-all to the request as AOG writes it: sender in To, the others in Cc.
+
+    A Reply-To (other than the bot's own addresses) takes the To; the sender, the ARC
+    contact, is then copied, so that the verdict always reaches the one who asked.
+    """
+    own = config.own_addresses
+    to = _unique(origin.reply_to, exclude=own) or _unique([origin.sender], exclude=())
+    cc = _unique([origin.sender, *origin.to, *origin.cc], exclude={*own, *to})
     subject = reply_subject(origin.subject)
     msg = _message(config, kind, subject, key=key, queued_at=queued_at)
-    sender_name = origin.sender_name if not origin.reply_to else ""
-    msg["To"] = [_address(a, sender_name if _same(a, origin.sender) else "") for a in to]
+    msg["To"] = [_sender_named(a, origin) for a in to]
     if cc:
-        msg["Cc"] = [_address(a) for a in cc]
+        msg["Cc"] = [_sender_named(a, origin) for a in cc]
     _thread(msg, origin)
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
@@ -357,6 +361,11 @@ def _serialize(msg: EmailMessage) -> bytes:
 def _address(addr: str, name: str = "") -> Address:
     display, spec = parseaddr(addr)
     return Address(display_name=_one_line(name or display), addr_spec=spec or addr.strip())
+
+
+def _sender_named(addr: str, origin: Origin) -> Address:
+    """The address, with the request's From display name when it is the sender's."""
+    return _address(addr, origin.sender_name if _same(addr, origin.sender) else "")
 
 
 def _bare(addr: str) -> str:

@@ -175,7 +175,8 @@ class Intake:
                                          file_name=incoming.key, own_addresses=own)
         return grammar.parse_message(incoming.raw, received=incoming.received,
                                      own_addresses=own,
-                                     loop_header=self.config.replies.loop_header)
+                                     loop_header=self.config.replies.loop_header,
+                                     own_id_domains=frozenset({self.config.message_id_domain}))
 
     def _record_ignored(self, incoming: Incoming, reason: str) -> None:
         with self.journal.transaction():
@@ -196,6 +197,10 @@ class Intake:
         if flood:
             log.warning("%d malformed mails from %s in 24 h: holding the reply for AOG",
                         recent + 1, origin.sender)
+        if not mail.rcpt_to:  # e.g. a trigger file without a usable ARC contact
+            log.warning("malformed request %s has nobody to answer: holding the reply",
+                        incoming.key)
+            flood = True
         with self.journal.transaction():
             message = self.journal.record_message(
                 source=incoming.source, source_key=incoming.key, kind="malformed",

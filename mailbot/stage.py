@@ -391,7 +391,7 @@ def launch(
             "  echo started=0",
             # Another job of the same name (a lost journal, a second installation
             # sharing jobs_dir) must never be adopted as this one.
-            f'  if [ "$(cat command 2>/dev/null)" != {_quote(command)} ]; then'
+            f'  if [ -f command ] && [ "$(cat command)" != {_quote(command)} ]; then'
             " echo foreign=1; fi",
             "fi",
             'echo "pid=$(cat pid 2>/dev/null)"',

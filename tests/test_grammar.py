@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mailbot import textmail
+from mailbot import reply, textmail
 from mailbot.config import Config
 from mailbot.grammar import parse_message, parse_trigger
 from mailbot.model import Malformed, NotARequest, Parsed, Request
@@ -236,6 +236,146 @@ def test_header_injection_never_reaches_origin_values() -> None:
     assert isinstance(result, Request)
     for value in (result.origin.subject, result.origin.sender_name):
         assert "\r" not in value and "\n" not in value
+
+
+# ---------------------------------------------------------------- answers to the bot's mail
+
+BOT_ID = "<mailbot.malformed.0123456789abcdef01234567@eso.org>"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        f"In-Reply-To: {BOT_ID}\n",
+        f"References: <thread-start@arc.eso.org>\n {BOT_ID}\n",
+        f"In-Reply-To: <ticket-7@helpdesk.example.org>\nReferences: {BOT_ID.upper()}\n",
+        "In-Reply-To: <mailbot.verdict.abc123@ESO.ORG>\n",
+    ],
+)
+def test_a_mail_answering_the_bots_own_mail_is_not_a_request(headers: str) -> None:
+    # Even a complete, valid request: corrections come as fresh mails (spec section 1).
+    result = parse(mail(headers=headers))
+    assert isinstance(result, NotARequest), result
+    assert "reply to the bot's own mail <mailbot." in result.reason.lower()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "In-Reply-To: <20190902120027.4F2C81A0@arcp1.hq.eso.org>\n",  # a forwarded request
+        "References: <a@x>\n <b@eso.org>\n",
+        "In-Reply-To: <mailbot.verdict.abc123@elsewhere.example.org>\n",  # another bot's id
+        "In-Reply-To: <mailbot-verdict-abc123@eso.org>\n",  # not the bot's id shape
+        "In-Reply-To: <mailbot.verdict.not-hex@eso.org>\n",
+    ],
+)
+def test_replies_to_other_mail_still_parse(headers: str) -> None:
+    result = parse(mail(headers=headers))
+    assert isinstance(result, Request), result
+
+
+def test_own_id_domains_come_from_the_caller_and_default_to_the_own_addresses() -> None:
+    raw = mail(headers="In-Reply-To: <mailbot.verdict.abc123@mailbot.example.org>\n")
+    assert isinstance(parse(raw), Request)  # eso.org, from the own addresses, is not it
+    result = parse(raw, own_id_domains=frozenset({"Mailbot.Example.ORG"}))
+    assert isinstance(result, NotARequest), result
+    # An explicit domain replaces the derived ones.
+    own_domain = mail(headers=f"In-Reply-To: {BOT_ID}\n")
+    assert isinstance(parse(own_domain, own_id_domains=frozenset({"mailbot.example.org"})),
+                      Request)
+    assert isinstance(parse(own_domain, own_addresses=frozenset()), Request)
+
+
+def test_config_message_id_domain_is_recognised() -> None:
+    config = Config()
+    config.addresses.message_id_domain = "robot.example.org"
+    sent_id = reply.message_id(config, "verdict", "request:1")
+    raw = mail(headers=f"In-Reply-To: {sent_id}\n")
+    result = parse(raw, own_id_domains=frozenset({config.message_id_domain}))
+    assert isinstance(result, NotARequest) and sent_id in result.reason
+    assert isinstance(parse(raw), Request)
+
+
+def test_a_tag_before_re_still_makes_a_reply_subject() -> None:
+    subject = "[Ticket#123] Re: ALMA: REQUEST FOR CALIBRATED DATA MOUS uid___A001_X1296_X675"
+    result = parse(mail("Thank you, we will tell the user.\n", subject=subject))
+    assert isinstance(result, NotARequest), result
+    assert "reply to a request" in result.reason
+    fresh = parse(mail("Thank you.\n", subject="[Ticket#123] ALMA: REQUEST FOR CALIBRATED DATA"))
+    assert isinstance(fresh, Malformed)  # not a reply: the subject alone asks for an answer
+
+
+@pytest.mark.parametrize(
+    "remark",
+    ["PROJECT CODE MISMATCH\n", "project 2018.1.01406.S, not 727\nemail me when done\n"],
+)
+def test_a_remark_above_a_quoted_request_is_not_a_request(remark: str) -> None:
+    quoted = "".join(f"> {line}\n" for line in REQUEST_BODY.splitlines())
+    result = parse(mail(remark + "\n" + quoted, subject="Re: ALMA: REQUEST FOR CALIBRATED DATA"))
+    assert isinstance(result, NotARequest), result
+    assert "quotes an earlier request" in result.reason
+    # Without the quote, the same lines under a request subject still get an answer.
+    assert isinstance(parse(mail(remark, subject="ALMA: REQUEST FOR CALIBRATED DATA")), Malformed)
+
+
+# ---------------------------------------------------------------- template lines
+
+
+TEMPLATE_LINES = """please create the calibrated MS for MOUS <e.g. uid___A001_X1296_X675>
+project <project code, e.g. 2017.1.00727.S>
+calfield <e.g. J0510+1800,J0321+1234; only for calibrator data>
+for user <official name of the user>
+email <official email of the user>
+helpdesk ticket <number>
+"""
+
+
+@pytest.mark.parametrize("subject", [None, "Re: ALMA: REQUEST FOR CALIBRATED DATA", "hello"])
+def test_unfilled_template_lines_are_not_a_request(subject: str | None) -> None:
+    result = parse(mail("Dear AOG,\n" + TEMPLATE_LINES, subject=subject))
+    assert isinstance(result, NotARequest), result
+    assert "placeholder" in result.reason
+
+
+def test_placeholders_left_in_a_filled_request_are_problems() -> None:
+    body = REQUEST_BODY.replace("project 2017.1.00727.S", "project <project code>") + (
+        "calfield <e.g. J0510+1800,J0321+1234; only for calibrator data>\n"
+    )
+    result = parse(mail(body))
+    assert isinstance(result, Malformed), result
+    assert result.problems == (
+        "the 'project' line still holds the placeholder '<project code>': "
+        "write the value in its place",
+        "the 'calfield' line still holds the placeholder "
+        "'<e.g. J0510+1800,J0321+1234; only for calibrator data>': "
+        "name the fields, or leave the line out for all the data",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("email <judits@phys.ethz.ch>", "email '<judits@phys.ethz.ch>' is not a valid"),
+        ("helpdesk ticket <16140>", "helpdesk ticket '<16140>' is not a ticket number"),
+        ("project <2017.1.00727.S>", "project code '<2017.1.00727.S>' is not of the form"),
+        ("project <code> 2017.1.00727.S", "project code '<code> 2017.1.00727.S' is not"),
+    ],
+)
+def test_a_bracketed_value_is_checked_like_any_value(line: str, problem: str) -> None:
+    key = line.split(" <")[0]
+    lines = [line if old.startswith(key) else old for old in REQUEST_BODY.split("\n")]
+    result = parse(mail("\n".join(lines)))
+    assert isinstance(result, Malformed), result
+    assert len(result.problems) == 1 and result.problems[0].startswith(problem), result
+
+
+def test_the_request_phrase_in_quotes_only_names_the_line() -> None:
+    body = "The mail had:\n  - no 'please create the calibrated MS for MOUS' line\n"
+    assert isinstance(parse(mail(body, subject="about your mail")), NotARequest)
+    filled = REQUEST_BODY.replace("please create", '"please create')
+    result = parse(mail(filled))
+    assert isinstance(result, Malformed)
+    assert "no 'please create the calibrated MS for MOUS' line" in result.problems
 
 
 # ---------------------------------------------------------------- shapes and grammar

@@ -20,9 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailbot import grammar
 from mailbot.config import Addresses, Config, Replies
 from mailbot.model import (
     Malformed,
+    NotARequest,
     Origin,
     OutgoingMail,
     Request,
@@ -568,6 +570,173 @@ def test_malformed_lists_every_problem() -> None:
     assert msg["X-Mailbot-Verdict"] == "MALFORMED REQUEST"
     assert msg["In-Reply-To"] == REQUEST_ID
     assert mail.kind == "malformed"
+
+
+# --- an auto-responder echoing a reply back -------------------------------------------
+
+EMAILS = Path(__file__).parent / "emails"
+ECHO_RECEIVED = datetime(2019, 9, 28, 8, 0, tzinfo=UTC)
+
+
+def corpus_malformed() -> list[tuple[str, Malformed]]:
+    """The Malformed result of every malformed mail and trigger file of the grammar corpus."""
+    config = make_config()
+    found: list[tuple[str, Malformed]] = []
+    for path in sorted(EMAILS.iterdir()):
+        if path.suffix == ".txt":
+            parsed = grammar.parse_trigger(path.read_text(encoding="utf-8"), file_name=path.name,
+                                           received=ECHO_RECEIVED,
+                                           own_addresses=config.own_addresses)
+        elif path.suffix == ".eml":
+            parsed = grammar.parse_message(path.read_bytes(), received=ECHO_RECEIVED,
+                                           own_addresses=config.own_addresses)
+        else:
+            continue
+        if isinstance(parsed, Malformed):
+            found.append((path.name, parsed))
+    return found
+
+
+CORPUS_MALFORMED = corpus_malformed()
+
+
+def echo(mail: OutgoingMail, subject: str, headers: str = "") -> bytes:
+    """What a ticket system without RFC 3834 headers sends back: the text, unquoted."""
+    body = text_of(parse(mail.data))
+    return (
+        "From: Helpdesk <helpdesk@tickets.example.org>\nTo: aog@eso.org\n"
+        f"Subject: {subject}\nMessage-ID: <echo-1@tickets.example.org>\n{headers}"
+        f"Content-Type: text/plain; charset=utf-8\n\n{body}"
+    ).encode()
+
+
+def echo_subjects(mail: OutgoingMail) -> list[str]:
+    original = mail.subject.removeprefix("Re: ")
+    return [mail.subject, f"[Ticket#123] {mail.subject}", original, "Your mail to us"]
+
+
+def read_echo(raw: bytes, config: Config) -> object:
+    return grammar.parse_message(raw, received=ECHO_RECEIVED, own_addresses=config.own_addresses,
+                                 loop_header=config.replies.loop_header,
+                                 own_id_domains=frozenset({config.message_id_domain}))
+
+
+def test_the_corpus_has_malformed_mails_and_triggers() -> None:
+    names = [name for name, _ in CORPUS_MALFORMED]
+    assert len(names) >= 10
+    assert any(name.startswith("trigger-") for name in names)
+
+
+@pytest.mark.parametrize(("name", "malformed"), CORPUS_MALFORMED,
+                         ids=[n for n, _ in CORPUS_MALFORMED])
+def test_an_echoed_malformed_reply_is_not_answered_again(name: str, malformed: Malformed) -> None:
+    config = make_config()
+    mail = render_malformed(config, malformed, key=f"message:{name}", queued_at=QUEUED_AT)
+    assert "please create the calibrated MS for MOUS <" in text_of(parse(mail.data))
+    for subject in echo_subjects(mail):
+        plain = read_echo(echo(mail, subject), config)
+        assert isinstance(plain, NotARequest), (subject, plain)
+        threaded = read_echo(echo(mail, subject, f"In-Reply-To: {mail.message_id}\n"), config)
+        assert isinstance(threaded, NotARequest), (subject, threaded)
+        assert threaded.reason == f"reply to the bot's own mail {mail.message_id}"
+
+
+@pytest.mark.parametrize("case", sorted(c for c in CASES if c.startswith(("verdict", "malformed"))))
+def test_every_echoed_reply_golden_is_not_a_request(case: str) -> None:
+    config = make_config()
+    mail = CASES[case]()
+    for subject in echo_subjects(mail):
+        plain = read_echo(echo(mail, subject), config)
+        assert isinstance(plain, NotARequest), (subject, plain)
+        references = f"References: <ticket-1@tickets.example.org>\n {mail.message_id}\n"
+        threaded = read_echo(echo(mail, subject, references), config)
+        assert isinstance(threaded, NotARequest) and "bot's own mail" in threaded.reason
+
+
+def test_the_malformed_format_lines_are_copyable_and_short() -> None:
+    body = text_of(parse(CASES["malformed"]().data))
+    lines = [line.strip() for line in body.split("\n")]
+    start = lines.index("please create the calibrated MS for MOUS <e.g. uid___A001_X1296_X675>")
+    keywords = ["please create the calibrated MS for MOUS", "project", "calfield", "for user",
+                "email", "helpdesk ticket"]
+    block = lines[start:start + len(keywords)]
+    assert [line.split(" <")[0] for line in block] == keywords
+    # Every value a placeholder, every line short enough to survive a re-wrap at 72.
+    assert all(line.endswith(">") and len(line) <= 72 for line in block)
+
+
+# --- who gets the reply -------------------------------------------------------------------
+
+RENDERERS: dict[str, Callable[[Config, Origin], OutgoingMail]] = {
+    "verdict": lambda config, origin: render_verdict(
+        config, make_request(origin), Verdict(VerdictCode.NOT_ENTITLED, "entitlement"),
+        key="request:1", queued_at=QUEUED_AT),
+    "malformed": lambda config, origin: render_malformed(
+        config, Malformed(("no 'project' line",), origin), key="message:<m@x>",
+        queued_at=QUEUED_AT),
+}
+
+
+def recipients(mail: OutgoingMail) -> tuple[list[str], list[str]]:
+    msg = parse(mail.data)
+    to = [a.addr_spec for a in msg["To"].addresses]
+    cc = [a.addr_spec for a in msg["Cc"].addresses] if msg["Cc"] else []
+    return to, cc
+
+
+@pytest.mark.parametrize("kind", sorted(RENDERERS))
+@pytest.mark.parametrize("own", ["aog@eso.org", "AOG@ESO.org", "aog-alias@eso.org",
+                                 "No_Reply_EU_Data_Delivery@eso.org"])
+def test_a_reply_to_of_the_bots_own_address_falls_back_to_the_sender(kind: str, own: str) -> None:
+    mail = RENDERERS[kind](make_config(), mail_origin(reply_to=(own,), cc=("dpetry@eso.org",)))
+    to, cc = recipients(mail)
+    assert to == ["ekarrstrom@eso.org"]
+    assert parse(mail.data)["To"].addresses[0].display_name == "Elisabeth Kärrström"
+    assert cc == ["dpetry@eso.org"]
+    assert mail.rcpt_to == ("ekarrstrom@eso.org", "dpetry@eso.org")
+
+
+@pytest.mark.parametrize("kind", sorted(RENDERERS))
+def test_a_foreign_reply_to_takes_the_to_and_the_sender_is_copied(kind: str) -> None:
+    origin = mail_origin(reply_to=("aog@eso.org", "Helpdesk@eso.org"), to=("aog@eso.org",),
+                         cc=("helpdesk@eso.org", "dpetry@eso.org"))
+    mail = RENDERERS[kind](make_config(), origin)
+    to, cc = recipients(mail)
+    assert to == ["Helpdesk@eso.org"]
+    assert cc == ["ekarrstrom@eso.org", "dpetry@eso.org"]
+    assert parse(mail.data)["Cc"].addresses[0].display_name == "Elisabeth Kärrström"
+    assert mail.rcpt_to == ("Helpdesk@eso.org", "ekarrstrom@eso.org", "dpetry@eso.org")
+
+
+def test_a_reply_to_naming_the_sender_is_not_copied_twice() -> None:
+    origin = mail_origin(reply_to=("EKarrstrom@eso.org",), cc=("ekarrstrom@eso.org",))
+    to, cc = recipients(RENDERERS["verdict"](make_config(), origin))
+    assert to == ["EKarrstrom@eso.org"] and cc == []
+
+
+ADDRESS_POOL = ["ekarrstrom@eso.org", "EKARRSTROM@eso.org", "aog@eso.org", "Aog-Alias@eso.org",
+                "no_reply_eu_data_delivery@eso.org", "helpdesk@eso.org", "HelpDesk@eso.org",
+                "dpetry@eso.org", "user@example.org"]
+SOME_ADDRESSES = st.lists(st.sampled_from(ADDRESS_POOL), max_size=4).map(tuple)
+
+
+@settings(max_examples=200)
+@given(reply_to=SOME_ADDRESSES, to=SOME_ADDRESSES, cc=SOME_ADDRESSES,
+       kind=st.sampled_from(sorted(RENDERERS)))
+def test_recipients_hold_the_sender_once_and_never_the_bot(
+    reply_to: tuple[str, ...], to: tuple[str, ...], cc: tuple[str, ...], kind: str
+) -> None:
+    config = make_config()
+    mail = RENDERERS[kind](config, mail_origin(reply_to=reply_to, to=to, cc=cc))
+    to_header, cc_header = recipients(mail)
+    everyone = [a.lower() for a in [*to_header, *cc_header]]
+    assert len(everyone) == len(set(everyone))
+    assert not set(everyone) & config.own_addresses
+    assert "ekarrstrom@eso.org" in everyone
+    assert [a.lower() for a in mail.rcpt_to] == everyone
+    foreign = [a.lower() for a in reply_to if a.lower() not in config.own_addresses]
+    wanted_to = list(dict.fromkeys(foreign)) or ["ekarrstrom@eso.org"]
+    assert [a.lower() for a in to_header] == wanted_to
 
 
 # --- completion ------------------------------------------------------------------------
