@@ -32,11 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mailbot {__version__}")
     p.add_argument("-c", "--config", help="TOML settings file (default: $MAILBOT_CONFIG, "
                    "else the embedded setup)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every step on stderr too")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("run", help="one pass: new mail, decisions, stagings, outgoing mail (cron)")
-    w = sub.add_parser("watch", help="run continuously")
+    w = sub.add_parser("watch", help="run continuously, woken by IMAP IDLE when mail arrives")
     w.add_argument("--interval", type=float, default=60.0, help="seconds between passes")
 
     i = sub.add_parser("init", help="write a commented sample settings file")
