@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mailbot import __version__
 from mailbot import config as cfg
@@ -34,54 +35,62 @@ def _parser() -> argparse.ArgumentParser:
                    "else the embedded setup)")
     p.add_argument("-v", "--verbose", action="store_true", help="show every step on stderr too")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # `mailbot run --config F` works as well as `mailbot --config F run`.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    sub.add_parser("run", help="one pass: new mail, decisions, stagings, outgoing mail (cron)")
-    w = sub.add_parser("watch", help="run continuously, woken by IMAP IDLE when mail arrives")
-    w.add_argument("--interval", type=float, default=60.0, help="seconds between passes")
+    def command(group: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = group.add_parser(name, parents=[common], **kwargs)
+        return parser
 
-    i = sub.add_parser("init", help="write a commented sample settings file")
-    i.add_argument("path", nargs="?", default="mailbot.toml")
+    command(sub, "run", help="one pass: new mail, decisions, stagings, outgoing mail (cron)")
+    w = command(sub, "watch", help="run continuously, woken by IMAP IDLE when mail arrives")
+    w.add_argument("--interval", type=float, default=60.0,
+                   help="most seconds between passes (default 60)")
+
+    i = command(sub, "init", help="write a commented sample settings file")
+    i.add_argument("path", nargs="?", default="mailbot.toml", help="'-' for standard output")
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    c = sub.add_parser("check", help="show what the bot would do with mails or trigger files")
+    c = command(sub, "check", help="show what the bot would do with mails or trigger files")
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("--json", action="store_true", help="one JSON object per file")
     c.add_argument("--archive", help="archive URL for this call (sqlite:///PATH or oracle://...)")
     c.add_argument("--queries", help="query directory for this call")
     c.add_argument("--today", help="day of the request, YYYY-MM-DD (default: today)")
 
-    o = sub.add_parser("outbox", help="review outgoing mail")
+    o = command(sub, "outbox", help="review outgoing mail")
     osub = o.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ol = osub.add_parser("list", help="queued, held, sent and failed mails")
+    ol = command(osub, "list", help="queued, held, sent and failed mails")
     ol.add_argument("--state", action="append", help="only mails in this state")
-    osh = osub.add_parser("show", help="print one mail decoded, with its envelope")
+    osh = command(osub, "show", help="print one mail decoded, with its envelope")
     osh.add_argument("id", type=int)
     osh.add_argument("--raw", action="store_true",
                      help="print the exact bytes that are (or were) transmitted")
     for name, text in (("approve", "let held mails leave at the next run"),
                        ("discard", "never send these held or failed mails")):
-        oa = osub.add_parser(name, help=text)
+        oa = command(osub, name, help=text)
         oa.add_argument("ids", type=int, nargs="+", metavar="ID")
 
-    sub.add_parser("report", help="per month: requests, verdicts, turnaround, volume staged")
-    sub.add_parser("attention", help="what the bot could not do: shunted mail, failed "
+    command(sub, "report", help="per month: requests, verdicts, turnaround, volume staged")
+    command(sub, "attention", help="what the bot could not do: shunted mail, failed "
                    "stagings, refused and held mail")
-    rp = sub.add_parser("reprocess", help="handle a shunted mail again, after a fix")
+    rp = command(sub, "reprocess", help="handle a shunted mail again, after a fix")
     rp.add_argument("message", type=int, metavar="MAIL")
-    r = sub.add_parser("requests", help="requests and staging jobs with their state")
+    r = command(sub, "requests", help="requests and staging jobs with their state")
     r.add_argument("--limit", type=int, default=50)
     for name, text in (("retry", "queue a new attempt of a failed staging job"),
                        ("cancel", "stop a waiting staging job")):
-        x = sub.add_parser(name, help=text)
+        x = command(sub, name, help=text)
         x.add_argument("job", type=int, metavar="JOB")
 
-    a = sub.add_parser("archive", help="the SQLite archive of the embedded setup")
+    a = command(sub, "archive", help="the SQLite archive of the embedded setup")
     asub = a.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ai = asub.add_parser("init", help="create an archive with the schema")
+    ai = command(asub, "init", help="create an archive with the schema")
     ai.add_argument("path")
     ai.add_argument("--demo", action="store_true", help="seed it with the demo projects")
 
-    d = sub.add_parser("demo", help="process sample requests end to end, no server needed")
+    d = command(sub, "demo", help="process sample requests end to end, no server needed")
     d.add_argument("--dir", default="mailbot-demo", help="where the demo keeps its files")
     d.add_argument("--duration", type=float, default=2.0, help="seconds per simulated staging")
     return p
@@ -99,7 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_status
     except MailbotError as exc:
         print(f"mailbot: {exc}", file=sys.stderr)
+        log.error("%s", exc, extra={"file_only": True})
         return exc.exit_status
+    except BrokenPipeError:
+        # `mailbot requests | head`: the reader left; not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         return 130
 
@@ -112,6 +126,8 @@ def _setup_logging(config: cfg.Config, *, verbose: bool, to_file: bool) -> None:
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.INFO if verbose else logging.WARNING)
     stderr.setFormatter(fmt)
+    # The CLI prints a fatal error as one plain line itself; the log file gets it too.
+    stderr.addFilter(lambda record: not getattr(record, "file_only", False))
     root.addHandler(stderr)
     for noisy in ("paramiko", "asyncio", "imapclient"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -145,8 +161,7 @@ def _watch(config: cfg.Config, args: argparse.Namespace) -> int:
 
     stop = Stop()
     stop.install()
-    watch(config, args.interval, stop=stop, on_report=show)
-    return 0
+    return watch(config, args.interval, stop=stop, on_report=show)
 
 
 def _attention(config: cfg.Config, args: argparse.Namespace) -> int:
@@ -154,9 +169,15 @@ def _attention(config: cfg.Config, args: argparse.Namespace) -> int:
         print("nothing needs attention (no journal yet)")
         return 0
     with _journal(config) as journal:
+        last = json.loads(journal.get_meta("last_run") or '{"problems": []}')
         shunted, failed = journal.shunted(), journal.failed_jobs()
         refused, held = journal.outbox("failed"), journal.outbox("held")
         deferred = [o for o in journal.outbox("queued") if o.error]
+    if last["problems"]:
+        print(f"The last run ({last['at']}) could not finish everything; it is retried at"
+              " every run:")
+        for problem in last["problems"]:
+            print(f"  {problem}")
     if shunted:
         print("Mail the bot failed on, left untouched in its mailbox "
               "(fix the cause, then `mailbot reprocess MAIL`):")
@@ -182,7 +203,7 @@ def _attention(config: cfg.Config, args: argparse.Namespace) -> int:
         print("Mail held for review (`mailbot outbox show ID`, then approve or discard):")
         for o in held:
             print(f"  mail {o.id:<5} {o.kind:10} {_age(o.created):>5}  {o.subject}")
-    if not (shunted or failed or refused or deferred or held):
+    if not (last["problems"] or shunted or failed or refused or deferred or held):
         print("nothing needs attention")
     return 0
 
@@ -225,10 +246,18 @@ def _report(config: cfg.Config, args: argparse.Namespace) -> int:
 
 
 def _init(config: cfg.Config, args: argparse.Namespace) -> int:
+    sample = SAMPLE_CONFIG.read_text(encoding="utf-8")
+    if args.path == "-":
+        sys.stdout.write(sample)
+        return 0
     target = Path(args.path)
     if target.exists() and not args.force:
         raise MailbotError(f"{target} exists (use --force to overwrite)")
-    target.write_text(SAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(sample, encoding="utf-8")
+    except OSError as exc:
+        raise MailbotError(f"cannot write {target}: {exc.strerror or exc}") from None
     print(f"wrote {target}; edit it, then run: mailbot --config {target} run")
     return 0
 

@@ -484,7 +484,7 @@ class Journal:
 
     def update_job(self, job_id: int, **values: Any) -> None:
         allowed = {
-            "state", "job_dir", "pid", "started", "finished", "exit_status", "output",
+            "state", "command", "job_dir", "pid", "started", "finished", "exit_status", "output",
             "url", "deletion_date", "total_bytes", "problems",
         }
         if not values or set(values) - allowed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import traceback
@@ -17,7 +18,14 @@ from mailbot import decide as decisions
 from mailbot import grammar, reply, scheduler, stage, textmail
 from mailbot.archive import Archive, open_archive
 from mailbot.config import Config
-from mailbot.errors import AlreadyRunning, ConfigError, MailbotError, OutageError
+from mailbot.errors import (
+    AlreadyRunning,
+    ConfigError,
+    ImapError,
+    MailbotError,
+    OutageError,
+    TriggerDirError,
+)
 from mailbot.inbox import ImapSource, Incoming, MaildirSource, Source, TriggerSource
 from mailbot.journal import Journal, now, parse_ts
 from mailbot.model import Malformed, NotARequest, Request, VerdictCode
@@ -42,7 +50,9 @@ class RunReport:
     outages: list[OutageError] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{n} {k}" for k, n in sorted(self.kinds.items())] or ["no new mail"]
+        unread = any(isinstance(o, ImapError | TriggerDirError) for o in self.outages)
+        parts = [f"{n} {k}" for k, n in sorted(self.kinds.items())] or [
+            "mail not read" if unread else "no new mail"]
         parts.append(f"{self.started} staging(s) started, {self.finished} finished,"
                      f" {self.active_jobs} active")
         parts.append(f"{self.sent} mail(s) sent" + (f", {self.held} held" if self.held else ""))
@@ -374,15 +384,28 @@ def _run(config: Config, journal: Journal, archive_factory: Callable[[], Archive
         report.sent, report.held = len(sent.sent), sent.held
     except OutageError as exc:
         report.outages.append(exc)
-    # Mail sent before an SMTP outage still gets its review copy and trigger cleanup.
-    for after_flush in (copy_for_review, remove_finished_triggers):
+    # Mail sent before an SMTP outage still gets its review copy and trigger cleanup;
+    # an IMAP server found down while reading is not waited for a second time.
+    imap_down = any(isinstance(o, ImapError) for o in report.outages)
+    for after_flush in (remove_finished_triggers,) if imap_down else (
+            copy_for_review, remove_finished_triggers):
         try:
             after_flush(config, journal)
         except OutageError as exc:
             report.outages.append(exc)
+    _remember(journal, report, refused)
     if refused is not None:
+        log.info("%s", report.summary())
         raise refused
     return report
+
+
+def _remember(journal: Journal, report: RunReport, refused: MailbotError | None) -> None:
+    """What stopped this run, for `mailbot attention` (the last run's word only)."""
+    problems = [str(o) for o in report.outages] + ([str(refused)] if refused else [])
+    with journal.transaction():
+        journal.set_meta("last_run", json.dumps({"at": now().isoformat(timespec="seconds"),
+                                                 "problems": problems}))
 
 
 def _each_source(config: Config, journal: Journal, report: RunReport) -> Iterator[Source]:

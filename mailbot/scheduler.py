@@ -74,21 +74,24 @@ def _start(config: Config, journal: Journal, transport: stage.Transport, job: Jo
     # job cancelled since this pass listed it is not launched.
     if journal.job(job.id).state != "waiting":
         return False
-    launched = stage.launch(transport, stage.jobs_dir(config), job.name, job.command,
+    # Built now, from the settings in force: a fixed staging.command reaches jobs
+    # that were queued (or retried) while it was wrong.
+    command = stage.command_line(stage.stagecalms_argv(config, journal.request(job.request)))
+    launched = stage.launch(transport, stage.jobs_dir(config), job.name, command,
                             timeout=config.staging.ssh.command_timeout)
     with journal.transaction():
         cancelled = journal.job(job.id).state == "cancelled"
         # Whatever was asked meanwhile, the staging now runs: record the truth, so
         # that its slot and its MOUS stay taken and its result is mailed.
         journal.update_job(job.id, state="running", job_dir=launched.job_dir,
-                           pid=launched.pid, started=now())
+                           pid=launched.pid, started=now(), command=command)
         if cancelled:
             journal.set_request_state(job.request, "staging")
     if cancelled:
         log.warning("job %d was cancelled while it was being launched; it runs", job.id)
     log.info("job %d %s (%s, pid %d): %s", job.id,
              "started" if launched.started else "found already started on the staging host",
-             job.name, launched.pid, job.command)
+             job.name, launched.pid, command)
     return True
 
 

@@ -400,6 +400,11 @@ def launch(
     )
     status, output = transport.run(_sh(script), timeout)
     values = _fields(output)
+    if status == 3:
+        # The host answered: its jobs directory is wrong, which no retry can mend.
+        raise ConfigError(
+            f"cannot create or enter staging.jobs_dir {jobs_dir} on the staging host "
+            f"(a path on that host, e.g. ~/mailbot-jobs): {_one_line(output)}")
     if status != 0 or "dir" not in values:
         # The staging host did not take the job (jobs_dir not writable, a broken
         # shell): an outage of the staging host, so the run still sends its mail

@@ -57,6 +57,11 @@ def watch(config: Config, interval: float, *, stop: Stop | None = None,
                 on_report(report)
         except AlreadyRunning as exc:
             log.info("%s", exc)
+        except MailbotError as exc:
+            # E.g. a host key that does not match: this pass still sent its mail, and
+            # a daemon that stopped would handle no mail at all until someone noticed.
+            log.error("%s", exc)
+            status = exc.exit_status
         if stop.event.is_set():
             break
         wait_for_mail(config, interval, stop)

@@ -134,3 +134,25 @@ def test_triggers_without_a_path_is_refused(tmp_path: Path) -> None:
     bad.write_text('[inbox]\nsources = ["triggers"]\n')
     done = mailbot("--config", str(bad), "run", home=tmp_path)
     assert done.returncode == 78 and "inbox.triggers.path is empty" in done.stderr
+
+
+def test_attention_shows_what_stopped_the_last_run(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    broken = tmp_path / "broken.toml"
+    broken.write_text(Path(config.source).read_text() + "\n[inbox]\nsources = "
+                      f'["maildir", "triggers"]\n[inbox.triggers]\npath = "{tmp_path}/gone"\n')
+    assert mailbot("--config", str(broken), "run", home=tmp_path).returncode == 75
+    done = mailbot("attention", "--config", str(broken), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "The last run" in done.stdout and "trigger directory unavailable" in done.stdout
+    assert mailbot("run", "--config", config.source, home=tmp_path).returncode == 0
+    quiet = mailbot("attention", "--config", config.source, home=tmp_path)
+    assert "The last run" not in quiet.stdout
+
+
+def test_init_to_standard_output_and_into_a_new_directory(tmp_path: Path) -> None:
+    sample = (cfg.PACKAGE_DIR / "sample-config.toml").read_text()
+    assert mailbot("init", "-", home=tmp_path).stdout == sample
+    nested = tmp_path / "etc" / "mailbot" / "mailbot.toml"
+    assert mailbot("init", str(nested), home=tmp_path).returncode == 0
+    assert nested.read_text() == sample

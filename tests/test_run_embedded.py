@@ -528,3 +528,36 @@ def test_a_malformed_flood_from_one_sender_is_held_for_aog(tmp_path: Path) -> No
     finally:
         journal.close()
     assert states == ["sent", "sent", "held", "held"]
+
+
+def test_a_retry_runs_the_command_as_configured_now(tmp_path: Path) -> None:
+    """The maintainer fixes staging.command, AOG retries: the new command runs."""
+    from mailbot import scheduler
+
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    inbox_new = config.path(config.inbox.maildir.path) / "new"
+    for file in inbox_new.iterdir():
+        file.unlink()
+    case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
+    (inbox_new / "1.request.mailbot").write_bytes(
+        request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer))
+    good = config.staging.command
+    config.staging.command = str(tmp_path / "not-installed" / "stagecalms.sh")
+    run_until_idle(config)
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        (failed,) = journal.jobs("failed")
+        assert "not-installed" in failed.command
+        config.staging.command = good
+        scheduler.retry(journal, failed.id)
+    finally:
+        journal.close()
+    run_until_idle(config)
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        (done,) = journal.jobs("succeeded")
+    finally:
+        journal.close()
+    assert "mailbot.simulator" in done.command and done.attempt == 2
+    kinds = sorted(p.name.rsplit("-", 1)[1] for p in sent_files(config))
+    assert kinds == ["completion.eml", "failure.eml"]
