@@ -108,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_status
     except MailbotError as exc:
         print(f"mailbot: {exc}", file=sys.stderr)
-        log.error("%s", exc, extra={"file_only": True})
+        if logging.getLogger().handlers:  # none yet when the settings did not load
+            log.error("%s", exc, extra={"file_only": True})
         return exc.exit_status
     except BrokenPipeError:
         # `mailbot requests | head`: the reader left; not an error of ours.
