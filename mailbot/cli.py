@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     command(sub, "report", help="per month: requests, verdicts, turnaround, volume staged")
     command(sub, "attention", help="what the bot could not do: shunted mail, failed "
                    "stagings, refused and held mail")
-    rp = command(sub, "reprocess", help="handle a shunted mail again, after a fix")
+    rp = command(sub, "reprocess", help="handle a shunted or untrusted mail again, after a fix")
     rp.add_argument("message", type=int, metavar="MAIL")
     r = command(sub, "requests", help="requests and staging jobs with their state")
     r.add_argument("--limit", type=int, default=50)
@@ -172,6 +172,7 @@ def _attention(config: cfg.Config, args: argparse.Namespace) -> int:
     with _journal(config) as journal:
         last = json.loads(journal.get_meta("last_run") or '{"problems": []}')
         shunted, failed = journal.shunted(), journal.failed_jobs()
+        untrusted = journal.shunted("untrusted")
         refused, held = journal.outbox("failed"), journal.outbox("held")
         deferred = [o for o in journal.outbox("queued") if o.error]
     if last["problems"]:
@@ -185,6 +186,13 @@ def _attention(config: cfg.Config, args: argparse.Namespace) -> int:
         for m in shunted:
             print(f"  mail {m['id']:<5} {_age(m['recorded']):>5}  {m['source']}  "
                   f"{_subject_of(m['raw'])}\n             {m['reason']}")
+    if untrusted:
+        print("Requests from senders who are not ARC contacts, not served and left in the "
+              "mailbox\n(if the sender is ARC staff: add them to addresses.arc_contacts, then "
+              "`mailbot reprocess MAIL`):")
+        for m in untrusted:
+            print(f"  mail {m['id']:<5} {_age(m['recorded']):>5}  {m['sender']}  "
+                  f"{_subject_of(m['raw'])}")
     if failed:
         print("Failed stagings; the maintainer has the output (`mailbot retry JOB` once fixed):")
         for j in failed:
@@ -204,7 +212,8 @@ def _attention(config: cfg.Config, args: argparse.Namespace) -> int:
         print("Mail held for review (`mailbot outbox show ID`, then approve or discard):")
         for o in held:
             print(f"  mail {o.id:<5} {o.kind:10} {_age(o.created):>5}  {o.subject}")
-    if not (last["problems"] or shunted or failed or refused or deferred or held):
+    if not (last["problems"] or shunted or untrusted or failed or refused or deferred
+            or held):
         print("nothing needs attention")
     return 0
 
@@ -229,10 +238,11 @@ def _reprocess(config: cfg.Config, args: argparse.Namespace) -> int:
         raise MailbotError(str(exc.args[0])) from None
     after = {
         "shunted": "failed again (see `mailbot attention`)",
+        "untrusted": "the sender is still not in addresses.arc_contacts",
         "ignored": "not a request; left alone in the mailbox",
     }.get(kind, "recorded; the next run sends what it causes and flags the mail")
     print(f"mail {args.message}: {kind}: {after}")
-    return 1 if kind == "shunted" else 0
+    return 1 if kind in ("shunted", "untrusted") else 0
 
 
 def _report(config: cfg.Config, args: argparse.Namespace) -> int:

@@ -53,6 +53,10 @@ class Addresses:
     no_reply: str = "no_reply_eu_data_delivery@eso.org"
     # Other addresses that are the bot itself (aliases of aog@); never replied to.
     own: list[str] = field(default_factory=list)
+    # Who may send requests: addresses, or "@domain" for everybody at that domain.
+    # Requests from anyone else are left alone and listed by `mailbot attention`:
+    # a completion is blind-copied to the sender, so the sender must be ARC staff.
+    arc_contacts: list[str] = field(default_factory=lambda: ["@eso.org"])
     # Right-hand side of generated Message-IDs; empty: the domain of `aog`.
     message_id_domain: str = ""
 
@@ -216,6 +220,14 @@ class Config:
     def own_addresses(self) -> frozenset[str]:
         own = {self.addresses.aog, self.addresses.no_reply, *self.addresses.own}
         return frozenset(a.strip().lower() for a in own if a.strip())
+
+    def arc_contact(self, address: str) -> bool:
+        """Whether `address` may send requests (addresses.arc_contacts)."""
+        address = address.strip().lower()
+        for entry in (e.strip().lower() for e in self.addresses.arc_contacts):
+            if (entry.startswith("@") and address.endswith(entry)) or address == entry:
+                return True
+        return False
 
     @property
     def message_id_domain(self) -> str:

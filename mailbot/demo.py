@@ -79,6 +79,7 @@ def _write_config(directory: Path, duration: float) -> Path:
     path.write_text(
         "# Written by `mailbot demo`: the embedded setup, rooted in this directory.\n"
         f"[mailbot]\ndata_dir = {_toml(str(directory.resolve()))}\n\n"
+        "[addresses]\narc_contacts = [\"@example.org\", \"@eso.org\"]\n\n"
         f"[staging]\ncommand = {_toml(command)}\n",
         encoding="utf-8",
     )

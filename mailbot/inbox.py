@@ -99,7 +99,10 @@ class MaildirSource:
             if seen(self.name, key):
                 continue
             raw = file.read_bytes()
-            received = delivered_at(raw) or datetime.fromtimestamp(file.stat().st_mtime, UTC)
+            written = datetime.fromtimestamp(file.stat().st_mtime, UTC)
+            # A mail cannot arrive after its file was written: a Received header
+            # dated later is forged (it would move "the day of the request").
+            received = min(delivered_at(raw) or written, written)
             yield Incoming(self.name, key, raw, received)
 
     def mark_processed(self, key: str) -> None:

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS messages (
     source_key TEXT NOT NULL,          -- IMAP: Message-ID, else <uidvalidity>:<uid>;
                                        -- Maildir key; trigger file name
     message_id TEXT,
-    kind       TEXT NOT NULL,          -- request, twin, malformed, ignored, shunted
+    kind       TEXT NOT NULL,          -- request, twin, malformed, ignored, shunted, untrusted
     request    INTEGER,                -- for a twin: the request it is a copy of
     reason     TEXT,
     subject    TEXT,
@@ -356,9 +356,10 @@ class Journal:
     def forget_message(self, message_id: int) -> None:
         self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
-    def shunted(self) -> list[sqlite3.Row]:
+    def shunted(self, kind: str = "shunted") -> list[sqlite3.Row]:
+        """Mail kept with its bytes for AOG: shunted (the bot failed) or untrusted."""
         return list(self.db.execute(
-            "SELECT * FROM messages WHERE kind = 'shunted' ORDER BY id"))
+            "SELECT * FROM messages WHERE kind = ? ORDER BY id", (kind,)))
 
     def failed_jobs(self) -> list[sqlite3.Row]:
         """Failed stagings not yet retried (a retry is a later job of the same request)."""

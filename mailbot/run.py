@@ -160,6 +160,9 @@ class Intake:
             if isinstance(parsed, NotARequest):
                 self._record_ignored(incoming, parsed.reason)
                 return None
+            if not self.config.arc_contact(parsed.origin.sender):
+                self._record_untrusted(incoming, parsed.origin.sender)
+                return None
             if isinstance(parsed, Malformed):
                 return self._record_malformed(incoming, parsed)
             return self._record_request(incoming, parsed)
@@ -196,6 +199,17 @@ class Intake:
             self._advance(incoming)
         self.report.kinds["ignored"] += 1
         log.info("ignored %s %s: %s", incoming.source, incoming.key, reason)
+
+    def _record_untrusted(self, incoming: Incoming, sender: str) -> None:
+        """A request from outside the ARC: never served, never answered, kept for AOG."""
+        with self.journal.transaction():
+            self.journal.record_message(
+                source=incoming.source, source_key=incoming.key, kind="untrusted",
+                received=incoming.received, sender=sender, raw=incoming.raw,
+                reason=f"{sender} is not an ARC contact (addresses.arc_contacts)")
+            self._advance(incoming)
+        self.report.kinds["untrusted"] += 1
+        log.warning("request from %s, who is not an ARC contact: left for AOG", sender)
 
     def _record_malformed(self, incoming: Incoming, parsed: Malformed) -> int:
         origin = parsed.origin
@@ -294,8 +308,9 @@ def reprocess(config: Config, message_id: int, *,
         intake = Intake(config, journal, archive_factory or (lambda: open_archive(config)))
         try:
             row = journal.message(message_id)
-            if row["kind"] != "shunted":
-                raise MailbotError(f"mail {message_id} is {row['kind']}, not shunted")
+            if row["kind"] not in ("shunted", "untrusted"):
+                raise MailbotError(f"mail {message_id} is {row['kind']}, not shunted or "
+                                   "untrusted")
             incoming = Incoming(row["source"], row["source_key"], bytes(row["raw"]),
                                 parse_ts(row["received"]),
                                 is_trigger=row["source"] == "triggers")
@@ -305,13 +320,13 @@ def reprocess(config: Config, message_id: int, *,
                     intake.handle(incoming)
                     outcome = journal.seen(incoming.source, incoming.key)
                     assert outcome is not None
-                    if outcome["kind"] == "shunted":
+                    if outcome["kind"] == row["kind"]:
                         raise _StillBroken(outcome["reason"])
             except _StillBroken as exc:
                 # Keep the original record (AOG knows it by its id), with the new reason.
                 with journal.transaction():
                     journal.set_reason(message_id, str(exc))
-                return "shunted"
+                return str(row["kind"])
             return str(outcome["kind"])
         finally:
             intake.close()

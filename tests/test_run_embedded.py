@@ -561,3 +561,56 @@ def test_a_retry_runs_the_command_as_configured_now(tmp_path: Path) -> None:
     assert "mailbot.simulator" in done.command and done.attempt == 2
     kinds = sorted(p.name.rsplit("-", 1)[1] for p in sent_files(config))
     assert kinds == ["completion.eml", "failure.eml"]
+
+
+def test_a_received_header_from_the_future_does_not_move_the_day(tmp_path: Path) -> None:
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    inbox_new = config.path(config.inbox.maildir.path) / "new"
+    for file in inbox_new.iterdir():
+        file.unlink()
+    case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.NOT_ENTITLED
+                and not c.calfields)
+    raw = request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer)
+    forged = b"Received: from x by y; Wed, 1 Jan 2070 00:00:00 +0000\r\n" + raw
+    (inbox_new / "1.forged.mailbot").write_bytes(forged)
+    report = run_once(config)
+    assert report.verdicts == {"NOT_ENTITLED": 1}, "the release date has not passed today"
+
+
+def test_requests_from_outside_the_arc_are_never_served(tmp_path: Path) -> None:
+    """The completion is blind-copied to the sender: only ARC contacts may ask."""
+    from mailbot.run import reprocess
+
+    config, _ = prepare(tmp_path / "demo", duration=0.1)
+    inbox_new = config.path(config.inbox.maildir.path) / "new"
+    for file in inbox_new.iterdir():
+        file.unlink()
+    case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
+    raw = request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer)
+    spoof = raw.replace(b"From: ARC Contact <arc.contact@example.org>",
+                        b"From: Mallory <mallory@attacker.example>")
+    assert spoof != raw
+    (inbox_new / "1.outsider.mailbot").write_bytes(spoof)
+    (inbox_new / "2.outsider-bad.mailbot").write_bytes(
+        spoof.replace(b"Message-ID: <", b"Message-ID: <bad-").replace(b"\nemail ", b"\nmail "))
+    report = run_once(config)
+    assert report.kinds == {"untrusted": 2} and report.sent == 0
+    assert {p.name for p in inbox_new.iterdir()} == {"1.outsider.mailbot",
+                                                       "2.outsider-bad.mailbot"}
+    attention = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", config.source, "attention"],
+        capture_output=True, text=True, timeout=60, check=True).stdout
+    assert attention.count("mallory@attacker.example") == 2
+
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        first = journal.shunted("untrusted")[0]["id"]
+    finally:
+        journal.close()
+    assert reprocess(config, first) == "untrusted", "still not an ARC contact"
+    config.addresses.arc_contacts.append("mallory@attacker.example")
+    assert reprocess(config, first) == "request"
+    run_until_idle(config)
+    (completion,) = [p for p in sent_files(config) if p.name.endswith("-completion.eml")]
+    envelope = json.loads(completion.with_suffix("").with_suffix(".envelope.json").read_text())
+    assert "mallory@attacker.example" in envelope["rcpt_to"]
