@@ -36,11 +36,13 @@ __all__ = ["Parsed", "parse_message", "parse_trigger"]
 
 # ---------------------------------------------------------------- value syntax
 
-_MOUS_URI = re.compile(r"uid://(A\d{3})/(X[0-9a-f]+)/(X[0-9a-f]+)")
-_MOUS_FILE = re.compile(r"uid___(A\d{3})_(X[0-9a-f]+)_(X[0-9a-f]+)")
+# re.ASCII: `\d` alone also matches Arabic-Indic, fullwidth... digits, which are no
+# ticket or project number of ours and must not reach SQL or the stagecalms command line.
+_MOUS_URI = re.compile(r"uid://(A\d{3})/(X[0-9a-f]+)/(X[0-9a-f]+)", re.ASCII)
+_MOUS_FILE = re.compile(r"uid___(A\d{3})_(X[0-9a-f]+)_(X[0-9a-f]+)", re.ASCII)
 _UID_LIKE = re.compile(r"uid(?:___|:/*)[^\s,;]*", re.IGNORECASE)
-_PROJECT = re.compile(r"\d{4}\.[0-9A-Z]\.\d{5}\.[A-Z]{1,3}")
-_TICKET = re.compile(r"#?\s*(\d+)")
+_PROJECT = re.compile(r"\d{4}\.[0-9A-Z]\.\d{5}\.[A-Z]{1,3}", re.ASCII)
+_TICKET = re.compile(r"#?\s*(\d+)", re.ASCII)
 _FIELD_NAME = re.compile(r"[A-Za-z0-9+\-._]+")
 # Addresses as the helpdesk profiles hold them: dot-atoms of the common characters and
 # a dotted host name. RFC 5322 allows more (quoted local parts, `{|}`...), never seen
@@ -48,7 +50,9 @@ _FIELD_NAME = re.compile(r"[A-Za-z0-9+\-._]+")
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9_%+'-]+(?:\.[A-Za-z0-9_%+'-]+)*")
 _EMAIL_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _EMAIL_TLD = re.compile(r"[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59}")
-_OUTLOOK_MAILTO = re.compile(r"(\S+?)\s*<mailto:([^>\s]+)>")
+# The address part stops at "<": with `\S+?` a value of many "<mailto:" backtracks
+# quadratically.
+_OUTLOOK_MAILTO = re.compile(r"([^\s<]+?)\s*<mailto:([^>\s]+)>")
 _NAME_PUNCTUATION = frozenset(" -'.\u2019")
 
 # A value check: the problem sentence, or "" when the value is fine.
@@ -58,6 +62,8 @@ _MAX_NAME = 200
 _MAX_FIELDS = 100
 _MAX_FIELD_NAME = 64
 _MAX_TICKET = 12
+# Values listed in one problem line ("lines disagree: ..."); the rest are counted.
+_MAX_LISTED = 5
 
 # ---------------------------------------------------------------- line grammar
 
@@ -75,7 +81,9 @@ _REQUEST_SUBJECT = re.compile(r"request\s+for\s+calibrated\s+data", re.IGNORECAS
 # An unfilled template value ("<project code, e.g. 2017.1.00727.S>", "<number>"): words in
 # angle brackets, never an address. The bot's malformed reply shows the lines this way,
 # so that its text, echoed back by a ticket system, is not read as a request again.
-_PLACEHOLDER = re.compile(r"<(?=[^<>@]*[A-Za-z])(?:[^<>@]*\s[^<>@]*|[A-Za-z]+)>")
+# The space is looked for ahead, so that an unclosed "<a x x x ..." fails in linear time
+# (`[^<>@]*\s[^<>@]*` tried every split of it).
+_PLACEHOLDER = re.compile(r"<(?=[^<>@]*[A-Za-z])(?=[^<>@]*\s|[A-Za-z]+>)[^<>@]*>")
 # The Message-IDs of the bot's own mails (see `reply.message_id`).
 _BOT_MESSAGE_ID = re.compile(r"<mailbot\.[a-z0-9_-]+\.[0-9a-f]+@(?P<domain>[^<>@\s]+)>",
                              re.IGNORECASE)
@@ -152,6 +160,9 @@ def parse_message(
         # Corrections come as fresh mails (spec section 1); an answer to the bot's mail
         # is a person's comment or an auto-responder's echo, and answering it could loop.
         return NotARequest(f"reply to the bot's own mail {answered}")
+    if textmail.too_deep(message):
+        return NotARequest(f"MIME parts nested more than {textmail.MAX_PART_DEPTH} levels deep: "
+                           "not read")
     body = textmail.read_body(message)
     origin = _mail_origin(message, senders, body.text)
     if not origin.sender or _email_problem("From address", origin.sender):
@@ -524,8 +535,8 @@ def _one_value(key: str, values: Sequence[str], problems: list[str],
     if len(distinct) < len(set(values)):
         problems.append(f"the '{_LABEL[key]}' line has no value")
     if len(distinct) > 1:
-        shown = " and ".join(_show(v) for v in distinct)
-        problems.append(f"{_count(len(distinct))} '{_LABEL[key]}' lines disagree: {shown}")
+        problems.append(f"{_count(len(distinct))} '{_LABEL[key]}' lines disagree: "
+                        + _listed(distinct))
     if len(distinct) != len(set(values)) or len(distinct) != 1:
         return ""
     value = distinct[0]
@@ -593,15 +604,15 @@ def _calfields(values: Sequence[str], problems: list[str]) -> tuple[str, ...]:
     if not distinct:
         return ()
     if len(distinct) > 1:
-        shown = " and ".join(_show(v) for v in distinct)
-        problems.append(f"{_count(len(distinct))} 'calfield' lines disagree: {shown}")
+        problems.append(f"{_count(len(distinct))} 'calfield' lines disagree: "
+                        + _listed(distinct))
         return ()
     listed = distinct[0]
     if not listed:
         problems.append("the 'calfield' line names no field")
         return ()
     names = [name.strip() for name in listed.split(",")]
-    found: list[str] = []
+    found: dict[str, None] = {}  # a dict: `in` on a list is quadratic in a long list
     before = len(problems)
     if any(not name for name in names):
         problems.append(f"calfield list {_show(listed)} has an empty field name")
@@ -612,7 +623,7 @@ def _calfields(values: Sequence[str], problems: list[str]) -> tuple[str, ...]:
         elif name in found:
             problems.append(f"calibrator field {_show(name)} is listed twice")
         else:
-            found.append(name)
+            found[name] = None
     if len(found) > _MAX_FIELDS:
         problems.append(f"more than {_MAX_FIELDS} calibrator fields")
     return tuple(found) if len(problems) == before else ()
@@ -692,6 +703,14 @@ def _file_name_mous(file_name: str) -> str | None:
     return _mous_uri(match.group(0)) if match else None
 
 
+def _listed(values: Sequence[str]) -> str:
+    """"'a' and 'b'", or the first `_MAX_LISTED` values "and N more": a reply stays small."""
+    shown = [_show(v) for v in values[:_MAX_LISTED]]
+    if len(values) > _MAX_LISTED:
+        return ", ".join(shown) + f" and {len(values) - _MAX_LISTED} more"
+    return " and ".join(shown)
+
+
 def _count(n: int) -> str:
     return {2: "two", 3: "three"}.get(n, str(n))
 
@@ -765,7 +784,7 @@ def _trigger_contact(contacts: Sequence[str], problems: list[str]) -> str:
         return ""
     if len(values) > 1:
         problems.append(f"{_count(len(values))} 'EU ARC contact' lines disagree: "
-                        + " and ".join(_show(v) for v in values))
+                        + _listed(values))
         return ""
     problem = _email_problem("EU ARC contact", values[0])
     if problem:

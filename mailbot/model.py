@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-_URI_MOUS = re.compile(r"^uid://(A\d{3})/(X[0-9a-f]+)/(X[0-9a-f]+)$")
+_URI_MOUS = re.compile(r"^uid://(A\d{3})/(X[0-9a-f]+)/(X[0-9a-f]+)$", re.ASCII)
 
 
 def mous_file_form(mous: str) -> str:

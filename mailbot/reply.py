@@ -61,6 +61,9 @@ _REPLY_PREFIXES = re.compile(
 )
 # A msg-id we are willing to copy into a header verbatim: printable ASCII, no spaces.
 _MSG_ID = re.compile(r"^<[!-~]{1,900}>$")
+# Characters of the original subject kept in a reply's Subject: a hostile mail's
+# megabytes of subject must not make a reply of the same size.
+_MAX_SUBJECT = 200
 # References kept when the thread is long: the first one and the most recent ones.
 _MAX_REFERENCES = 20
 # Control characters and everything str.splitlines() breaks at: the email package
@@ -179,6 +182,8 @@ def render_failure(
 def reply_subject(original: str) -> str:
     """`Re: ` and the original subject without its own reply prefixes (never `Re: Re:`)."""
     rest = _REPLY_PREFIXES.sub("", _one_line(original)).strip()
+    if len(rest) > _MAX_SUBJECT:
+        rest = rest[:_MAX_SUBJECT].rstrip() + "…"
     return f"Re: {rest}" if rest else "Re: (no subject)"
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.errors import MessageDefect
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -27,6 +28,12 @@ T = TypeVar("T")
 
 # How deep we follow forwarded mails attached as message/rfc822.
 _MAX_FORWARD_DEPTH = 3
+# How deep MIME parts may nest before the body is not read at all: real clients nest a
+# handful of levels; hundreds are a hostile mail that would exhaust the Python stack.
+MAX_PART_DEPTH = 20
+# A long thread's References: the first id and the most recent ones are all that matter
+# (RFC 5322 section 3.6.4), and a hostile header may hold tens of thousands.
+_MAX_IDS_KEPT = 50
 
 # ISO-8859-1 declared is usually cp1252 written by Windows clients (curly quotes at 0x92).
 _CP1252_ALIASES = frozenset({"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "us-ascii",
@@ -38,11 +45,38 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _BARE_MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
 
 
+class NestingDefect(MessageDefect):
+    """The MIME parts nest too deeply to be read (the stdlib parser ran out of stack)."""
+
+
 def parse_bytes(raw: bytes) -> EmailMessage:
-    """The stdlib parser with `policy.default`; it records defects instead of raising."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    """The stdlib parser with `policy.default`; it records defects instead of raising.
+
+    Its parser recurses once per nested part: a mail of a thousand nested
+    message/rfc822 parts exhausts the stack. Such a mail keeps its headers, its body
+    is left unparsed, and a `NestingDefect` says why (see `too_deep`).
+    """
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+    except RecursionError:
+        message = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+        message.defects.append(NestingDefect("MIME parts nested too deeply to parse"))
     assert isinstance(message, EmailMessage)
     return message
+
+
+def too_deep(message: Message) -> bool:
+    """The parts nest deeper than `MAX_PART_DEPTH` (or too deep for the parser at all)."""
+    if any(isinstance(d, NestingDefect) for d in message.defects):
+        return True
+    # Walked with an explicit stack: recursion is what this guards against.
+    stack = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth > MAX_PART_DEPTH:
+            return True
+        stack.extend((sub, depth + 1) for sub in _subparts(part))
+    return False
 
 
 def _safe(read: Callable[[], T], default: T) -> T:
@@ -97,26 +131,27 @@ def one_line(value: str) -> str:
 def unflow(text: str, *, delsp: bool) -> str:
     """Join RFC 3676 soft-wrapped lines (a trailing space), honouring DelSp and space-stuffing."""
     out: list[str] = []
-    pending: str | None = None
+    # The pieces of the paragraph being joined, joined once at its end: adding them
+    # one by one is quadratic in the length of a paragraph.
+    pending: list[str] = []
     pending_depth = 0
     for raw in text.split("\n"):
         stripped = raw.lstrip(">")
         depth = len(raw) - len(stripped)
         line = stripped[1:] if stripped.startswith(" ") else stripped
-        if pending is not None and depth != pending_depth:
-            out.append(_quoted(pending_depth, pending))
-            pending = None
+        if pending and depth != pending_depth:
+            out.append(_quoted(pending_depth, "".join(pending)))
+            pending = []
         flowed = line.endswith(" ") and line != "-- "
         if flowed and delsp:
             line = line[:-1]
-        joined = line if pending is None else pending + line
-        if flowed:
-            pending, pending_depth = joined, depth
-        else:
-            out.append(_quoted(depth, joined))
-            pending = None
-    if pending is not None:
-        out.append(_quoted(pending_depth, pending))
+        pending.append(line)
+        pending_depth = depth
+        if not flowed:
+            out.append(_quoted(depth, "".join(pending)))
+            pending = []
+    if pending:
+        out.append(_quoted(pending_depth, "".join(pending)))
     return "\n".join(out)
 
 
@@ -302,14 +337,20 @@ def _legacy_mailboxes(raw: str) -> list[Mailbox]:
 
 
 def message_ids(message: Message, name: str) -> tuple[str, ...]:
-    """The `<...>` ids of a Message-ID / References / In-Reply-To header, in order."""
-    ids: list[str] = []
+    """The `<...>` ids of a Message-ID / References / In-Reply-To header, in order, each once.
+
+    Of a longer list, the first id and the last `_MAX_IDS_KEPT` are kept.
+    """
+    ids: dict[str, None] = {}
     for raw in raw_headers(message, name):
         found = _MESSAGE_ID.findall(raw)
         if not found and _BARE_MESSAGE_ID.match(raw.strip()):
             found = [f"<{raw.strip()}>"]
-        ids.extend(i for i in found if i not in ids)
-    return tuple(ids)
+        ids.update(dict.fromkeys(found))
+    kept = list(ids)
+    if len(kept) > _MAX_IDS_KEPT + 1:
+        kept = [kept[0], *kept[-_MAX_IDS_KEPT:]]
+    return tuple(kept)
 
 
 def header_date(message: Message) -> datetime | None:
@@ -375,13 +416,14 @@ class MailText:
 
 def read_body(message: Message) -> MailText:
     """The body text (plain preferred, HTML converted only without a plain part) and forwards."""
-    text = _part_text(message)
+    text = _part_text(message, depth=0)
     forwards = tuple(_forwards(message, depth=1))
     return MailText(normalize_text(text or ""), forwards)
 
 
-def _part_text(part: Message) -> str | None:
-    if _is_attachment(part):
+def _part_text(part: Message, *, depth: int) -> str | None:
+    # Parts nested beyond the limit are not read (`too_deep` tells the caller why).
+    if depth > MAX_PART_DEPTH or _is_attachment(part):
         return None
     ctype = content_type(part)
     if ctype == "text/plain":
@@ -392,32 +434,34 @@ def _part_text(part: Message) -> str | None:
         return None
     parts = _subparts(part)
     if ctype == "multipart/alternative":
-        return _alternative_text(parts)
+        return _alternative_text(parts, depth=depth + 1)
     if ctype == "multipart/related":
-        return _part_text(parts[0]) if parts else None
+        return _part_text(parts[0], depth=depth + 1) if parts else None
     # mixed, signed, and the unknown: every inline text part, in order (Apple Mail
     # splits a body around an inline picture into several text parts).
-    texts = [t for t in (_part_text(p) for p in parts) if t is not None]
+    texts = [t for t in (_part_text(p, depth=depth + 1) for p in parts) if t is not None]
     return "\n".join(texts) if texts else None
 
 
-def _alternative_text(parts: list[Message]) -> str | None:
-    plain = [p for p in parts if _offers_plain(p)]
+def _alternative_text(parts: list[Message], *, depth: int) -> str | None:
+    plain = [p for p in parts if _offers_plain(p, depth=depth)]
     if plain:
-        return _part_text(plain[-1])
+        return _part_text(plain[-1], depth=depth)
     for candidate in reversed(parts):
-        text = _part_text(candidate)
+        text = _part_text(candidate, depth=depth)
         if text is not None:
             return text
     return None
 
 
-def _offers_plain(part: Message) -> bool:
+def _offers_plain(part: Message, *, depth: int) -> bool:
+    if depth > MAX_PART_DEPTH:
+        return False
     ctype = content_type(part)
     if ctype == "text/plain":
         return not _is_attachment(part)
     if ctype.startswith("multipart/"):
-        return any(_offers_plain(p) for p in _subparts(part))
+        return any(_offers_plain(p, depth=depth + 1) for p in _subparts(part))
     return False
 
 
@@ -447,18 +491,19 @@ def _decoded(part: Message) -> str:
     return text
 
 
-def _forwards(part: Message, *, depth: int) -> Iterator[Forwarded]:
-    if depth > _MAX_FORWARD_DEPTH:
+def _forwards(part: Message, *, depth: int, nesting: int = 0) -> Iterator[Forwarded]:
+    # `depth` counts forwards, `nesting` counts MIME levels of any kind.
+    if depth > _MAX_FORWARD_DEPTH or nesting > MAX_PART_DEPTH:
         return
     ctype = content_type(part)
     if ctype == "message/rfc822":
         for inner in _subparts(part):
             yield Forwarded(
                 subject=one_line(header_text(inner, "Subject")),
-                text=normalize_text(_part_text(inner) or ""),
-                forwarded=tuple(_forwards(inner, depth=depth + 1)),
+                text=normalize_text(_part_text(inner, depth=nesting + 1) or ""),
+                forwarded=tuple(_forwards(inner, depth=depth + 1, nesting=nesting + 1)),
             )
         return
     if ctype.startswith("multipart/"):
         for sub in _subparts(part):
-            yield from _forwards(sub, depth=depth)
+            yield from _forwards(sub, depth=depth, nesting=nesting + 1)

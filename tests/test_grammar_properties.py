@@ -71,7 +71,7 @@ def test_any_trigger_text_gives_a_result(text: str, file_name: str) -> None:
 HEX = "0123456789abcdef"
 mouses = st.builds("uid://A{:03d}/X{}/X{}".format, st.integers(0, 999),
                    st.text(HEX, min_size=1, max_size=8), st.text(HEX, min_size=1, max_size=8))
-projects = st.from_regex(r"\d{4}\.[0-9A-Z]\.\d{5}\.[A-Z]{1,3}", fullmatch=True)
+projects = st.from_regex(r"[0-9]{4}\.[0-9A-Z]\.[0-9]{5}\.[A-Z]{1,3}", fullmatch=True)
 field_names = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-._",
                       min_size=1, max_size=16)
 calfield_lists = st.lists(field_names, max_size=4, unique=True).map(tuple)

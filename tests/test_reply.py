@@ -520,7 +520,8 @@ def test_long_and_non_ascii_subject_stays_within_limits() -> None:
         queued_at=QUEUED_AT,
     )
     assert max(len(line) for line in mail.data.split(b"\r\n")) <= 998
-    assert parse(mail.data)["Subject"] == "Re: " + subject[4:]
+    # The original subject is kept to its first 200 characters.
+    assert parse(mail.data)["Subject"] == "Re: " + subject[4:204] + "…"
 
 
 # --- quoting -----------------------------------------------------------------------
