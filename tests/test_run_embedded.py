@@ -40,6 +40,15 @@ def sent_files(config: cfg.Config) -> list[Path]:
     return sorted(config.path(config.outbox.directory).glob("*.eml"))
 
 
+def empty_demo(tmp_path: Path, duration: float) -> tuple[cfg.Config, Path]:
+    """The demo's settings and archive with an empty Maildir: a test drops its own mail."""
+    config, _ = prepare(tmp_path / "demo", duration=duration)
+    inbox_new = config.path(config.inbox.maildir.path) / "new"
+    for file in inbox_new.iterdir():
+        file.unlink()
+    return config, inbox_new
+
+
 @pytest.fixture
 def demo(tmp_path: Path) -> tuple[cfg.Config, dict[str, str]]:
     config, labels = prepare(tmp_path / "demo", duration=0.2)
@@ -293,10 +302,7 @@ def trigger_text(config: cfg.Config, case: demo_archive.DemoCase) -> str:
 def test_mail_and_trigger_of_one_request_are_served_once(tmp_path: Path,
                                                          order: list[str]) -> None:
     """The trigger script mails aog@ AND writes a trigger file: one staging, one completion."""
-    config, _ = prepare(tmp_path / "demo", duration=0.2)
-    inbox_new = config.path(config.inbox.maildir.path) / "new"
-    for file in inbox_new.iterdir():
-        file.unlink()
+    config, inbox_new = empty_demo(tmp_path, duration=0.2)
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
     (inbox_new / "1.request.mailbot").write_bytes(
         request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer))
@@ -391,10 +397,7 @@ def test_a_journal_of_a_newer_mailbot_is_refused(tmp_path: Path) -> None:
 
 def test_maildir_request_is_dated_by_its_delivery_hop(tmp_path: Path) -> None:
     """Entitlement is judged on the day the mail reached aog@, not when a file was written."""
-    config, _ = prepare(tmp_path / "demo", duration=0.1)
-    inbox_new = config.path(config.inbox.maildir.path) / "new"
-    for file in inbox_new.iterdir():
-        file.unlink()
+    config, inbox_new = empty_demo(tmp_path, duration=0.1)
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.NOT_ENTITLED)
     raw = request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer)
     hops = (b"Received: from relay.example.org by mail.example.org; "
@@ -417,10 +420,7 @@ def test_maildir_request_is_dated_by_its_delivery_hop(tmp_path: Path) -> None:
 
 def test_a_lost_journal_never_hands_out_an_old_staging(tmp_path: Path) -> None:
     """Job ids restart with a new journal; its stagings must not adopt the old job dirs."""
-    config, _ = prepare(tmp_path / "demo", duration=0.1)
-    inbox_new = config.path(config.inbox.maildir.path) / "new"
-    for file in inbox_new.iterdir():
-        file.unlink()
+    config, inbox_new = empty_demo(tmp_path, duration=0.1)
     staged = [c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE]
     first, second = staged[0], next(c for c in staged if c.mous != staged[0].mous)
     for n, case in enumerate((first, second)):
@@ -508,10 +508,7 @@ def test_trigger_directory_trouble_is_an_outage_and_the_rest_goes_on(tmp_path: P
 
 
 def test_a_malformed_flood_from_one_sender_is_held_for_aog(tmp_path: Path) -> None:
-    config, _ = prepare(tmp_path / "demo", duration=0.1)
-    inbox_new = config.path(config.inbox.maildir.path) / "new"
-    for file in inbox_new.iterdir():
-        file.unlink()
+    config, inbox_new = empty_demo(tmp_path, duration=0.1)
     config.replies.malformed_per_day = 2
     for n in range(4):
         (inbox_new / f"{n}.echo.mailbot").write_bytes(
@@ -534,10 +531,7 @@ def test_a_retry_runs_the_command_as_configured_now(tmp_path: Path) -> None:
     """The maintainer fixes staging.command, AOG retries: the new command runs."""
     from mailbot import scheduler
 
-    config, _ = prepare(tmp_path / "demo", duration=0.1)
-    inbox_new = config.path(config.inbox.maildir.path) / "new"
-    for file in inbox_new.iterdir():
-        file.unlink()
+    config, inbox_new = empty_demo(tmp_path, duration=0.1)
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
     (inbox_new / "1.request.mailbot").write_bytes(
         request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer))
@@ -564,10 +558,7 @@ def test_a_retry_runs_the_command_as_configured_now(tmp_path: Path) -> None:
 
 
 def test_a_received_header_from_the_future_does_not_move_the_day(tmp_path: Path) -> None:
-    config, _ = prepare(tmp_path / "demo", duration=0.1)
-    inbox_new = config.path(config.inbox.maildir.path) / "new"
-    for file in inbox_new.iterdir():
-        file.unlink()
+    config, inbox_new = empty_demo(tmp_path, duration=0.1)
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.NOT_ENTITLED
                 and not c.calfields)
     raw = request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer)
@@ -581,10 +572,7 @@ def test_requests_from_outside_the_arc_are_never_served(tmp_path: Path) -> None:
     """The completion is blind-copied to the sender: only ARC contacts may ask."""
     from mailbot.run import reprocess
 
-    config, _ = prepare(tmp_path / "demo", duration=0.1)
-    inbox_new = config.path(config.inbox.maildir.path) / "new"
-    for file in inbox_new.iterdir():
-        file.unlink()
+    config, inbox_new = empty_demo(tmp_path, duration=0.1)
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
     raw = request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer)
     spoof = raw.replace(b"From: ARC Contact <arc.contact@example.org>",
