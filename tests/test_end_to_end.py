@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 from mailbot import demo_archive
 from mailbot.demo import request_mail
 from mailbot.model import VerdictCode, mous_file_form
+from tests.mails import body, parse
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import SmtpServer
 from tests.servers.sshd import SshServer
@@ -61,16 +61,6 @@ def mailbot(config: Path, *args: str, password: str) -> subprocess.CompletedProc
                           capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
-def parse(data: bytes) -> EmailMessage:
-    msg = message_from_bytes(data, policy=policy.default)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
-def body(msg: EmailMessage) -> str:
-    part = msg.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content())
 
 
 @pytest.fixture

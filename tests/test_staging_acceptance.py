@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -41,6 +40,7 @@ from mailbot.journal import Journal
 from mailbot.model import Malformed, Request, VerdictCode, mous_file_form
 from mailbot.run import run_once
 from mailbot.scheduler import cancel
+from tests.mails import body, parse
 from tests.servers.smtp import Received, SmtpServer
 from tests.servers.sshd import SshServer
 from tests.settings import PAST, simulator_command, smtp_table, ssh_table, write_settings
@@ -243,16 +243,6 @@ class Bot:
                     os.killpg(job["pid"], signal.SIGKILL)
 
 
-def parse(data: bytes) -> EmailMessage:
-    msg = message_from_bytes(data, policy=policy.default)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
-def body(msg: EmailMessage) -> str:
-    part = msg.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def staging_host_down() -> stage.Transport:
