@@ -19,7 +19,7 @@ from types import FrameType
 import imapclient.exceptions
 
 from mailbot.config import Config
-from mailbot.errors import AlreadyRunning, MailbotError
+from mailbot.errors import EXIT_OUTAGE, AlreadyRunning, MailbotError
 from mailbot.inbox import connect_imap
 from mailbot.run import RunReport, run_once
 
@@ -52,7 +52,7 @@ def watch(config: Config, interval: float, *, stop: Stop | None = None,
     while not stop.event.is_set():
         try:
             report = run_once(config)
-            status = 75 if report.outages else 0
+            status = EXIT_OUTAGE if report.outages else 0
             if on_report is not None:
                 on_report(report)
         except AlreadyRunning as exc:
@@ -88,6 +88,8 @@ def _idle(config: Config, deadline: float, stop: Stop) -> bool:
     try:
         client.select_folder(config.inbox.imap.folder, readonly=True)
         client.idle()
+        # Said once the server takes IDLE: operators (and the tests) know mail now wakes it.
+        log.info("idling on %s until mail arrives", config.inbox.imap.folder)
         idling_since = time.monotonic()
         try:
             while not stop.event.is_set():

@@ -30,6 +30,10 @@ def write_config(tmp: Path, imap: ImapServer, smtp: SmtpServer) -> Path:
     })
 
 
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
 def test_idle_wakes_watch_and_sigterm_stops_it(imap: ImapServer, smtp: SmtpServer,
                                                tmp_path: Path) -> None:
     demo_archive.seed(tmp_path / "alma.sqlite")
@@ -39,11 +43,13 @@ def test_idle_wakes_watch_and_sigterm_stops_it(imap: ImapServer, smtp: SmtpServe
                             "--interval", "60"], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:
-        journal = tmp_path / "journal.sqlite"
-        deadline = time.monotonic() + 20
-        while not journal.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)  # the first pass is over and the bot is idling
+        # Wait for the observable event: the bot says it is idling on the folder.
+        log = tmp_path / "mailbot.log"
+        deadline = time.monotonic() + 30
+        while "idling on INBOX" not in _text(log):
+            assert bot.poll() is None, "watch ended before idling"
+            assert time.monotonic() < deadline, "watch never went into IMAP IDLE"
+            time.sleep(0.05)
         case = next(c for c in demo_archive.DEMO_CASES
                     if c.expected is VerdictCode.NOT_ENTITLED and not c.calfields)
         client = imap.client()
