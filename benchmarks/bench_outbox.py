@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mailbot.journal import Journal, OutboxRow
+from mailbot.journal import Journal, MailRecord
 from tests.servers.smtp import running_smtp
 from tests.test_outbox import make_config, queue, rendered
 
@@ -43,7 +43,7 @@ def measure(mails: int, directory: Path) -> tuple[list[float], list[float]]:
 
     stamps: dict[int, dict[str, float]] = defaultdict(dict)
 
-    def trace(event: str, mail: OutboxRow) -> None:
+    def trace(event: str, mail: MailRecord) -> None:
         stamps[mail.id][event] = time.perf_counter()
 
     with running_smtp() as server:

@@ -1,44 +1,55 @@
 """`mailbot check`: what the bot would do with mails or trigger files; sends and records nothing.
 
-For each file: the classification (request, malformed, ignored), and, when an
-archive is configured, the verdict and the reply the bot would send. The
-journal is only read (for the requests already staging, which make a repeat a
-duplicate) and never created; the outbox is not touched.
+Each file goes through the same `plan()` as in a run (grammar, sender, malformed,
+twin, archive checks), so the preview cannot drift from what a run does. The
+journal is only read (requests already staging make a repeat a duplicate; an
+earlier arrival makes a twin) and never created; the outbox is not touched.
 
 `--json` prints one object per file with the keys of `JSON_KEYS`. Its `verdict`
 is the verdict line of a request (`STAGE` when it would be staged), the
 MALFORMED verdict line of a malformed request (its reply needs no archive),
-and null for ignored mail and for a request when no archive is configured.
+and null when nothing would be answered (ignored or untrusted mail, a twin)
+or no archive is configured; `step` names the step of `mailbot.plan` that decided.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
-from mailbot import reply, stage
+from mailbot import reply
 from mailbot.archive import Archive, open_archive
+from mailbot.clock import SYSTEM
 from mailbot.config import Config
-from mailbot.decide import ActiveRequest, decide
-from mailbot.errors import ConfigError
-from mailbot.grammar import parse_message, parse_trigger
-from mailbot.journal import ACTIVE_REQUEST_STATES
+from mailbot.errors import ConfigError, MailbotError
+from mailbot.inbox import Channel, Incoming
+from mailbot.journal import Journal
 from mailbot.model import Malformed, NotARequest, OutgoingMail, Parsed, Request
+from mailbot.outbox import readable as decoded
+from mailbot.plan import (
+    Answered,
+    Disposition,
+    Ignored,
+    Planned,
+    Rejected,
+    Staged,
+    Twin,
+    Unjudged,
+    Untrusted,
+    plan,
+)
+from mailbot.run.planning import Ledger, parse, rules
 
 EXIT_UNREADABLE = 2
 STAGE = "STAGE"
-JSON_KEYS = ("file", "kind", "request", "problems", "reason", "verdict")
+JSON_KEYS = ("file", "kind", "request", "problems", "reason", "verdict", "step")
 # Headers of the would-be reply worth reading; the rest (Message-ID, loop guards) is plumbing.
 SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject")
 
@@ -47,20 +58,33 @@ SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject")
 class Outcome:
     """What the bot would do with one parsed file."""
 
-    verdict: str | None  # verdict line, STAGE, or None (ignored / no archive)
-    why: str | None = None  # the check that refused, or the role that entitles
+    verdict: str | None  # verdict line, STAGE, or None (nothing answered / no archive)
+    why: str | None = None  # the check that refused, the role that entitles, why held
     mail: OutgoingMail | None = None  # the reply it would send
     command: str | None = None  # the staging command line it would run
 
 
-def classify(config: Config, path: Path, raw: bytes, received: datetime) -> Parsed:
-    """The grammar's reading of one file: a trigger file by its name, else a mail."""
-    if fnmatch.fnmatch(path.name, config.inbox.triggers.pattern):
-        return parse_trigger(raw.decode("utf-8", errors="replace"), received=received,
-                             file_name=path.name, own_addresses=config.own_addresses)
-    return parse_message(raw, received=received, own_addresses=config.own_addresses,
-                         loop_header=config.replies.loop_header,
-                         own_id_domains=frozenset({config.message_id_domain}))
+def _outcome(config: Config, d: Disposition) -> Outcome:
+    """The disposition as `check` reports it (the verdict reply rendered as a run would)."""
+    lines = config.reply_settings
+    if isinstance(d, Rejected):
+        held = f"held for AOG: {d.held}" if d.held else None
+        return Outcome(lines.verdict_line("MALFORMED"), why=held, mail=d.mail)
+    if isinstance(d, Staged):
+        return Outcome(STAGE, why=f"entitled: {d.verdict.detail.get('role') or '?'}",
+                       command=d.command)
+    if isinstance(d, Answered):
+        mail = _render_verdict(config, d)
+        return Outcome(lines.verdict_line(d.verdict.code.value),
+                       why=f"check: {d.verdict.check}", mail=mail)
+    if isinstance(d, Twin):
+        return Outcome(None, why=f"same request as request {d.of}: nothing to answer")
+    return Outcome(None)
+
+
+def _render_verdict(config: Config, d: Answered) -> OutgoingMail:
+    return reply.render_verdict(config.reply_settings, config.templates, d.request, d.verdict,
+                                key="check", queued_at=SYSTEM.now())
 
 
 def _archive_configured(config: Config, url: str | None) -> bool:
@@ -71,27 +95,20 @@ def _archive_configured(config: Config, url: str | None) -> bool:
     return not target.startswith("sqlite:///") or Path(target[len("sqlite:///"):]).exists()
 
 
-def _active(config: Config) -> list[ActiveRequest]:
-    """Active requests from the journal, read-only; none when there is no journal yet."""
+def _journal(config: Config) -> Journal | None:
+    """The journal, read-only; none when there is none yet (and none is created)."""
     path = config.path(config.mailbot.journal)
     if not path.exists():
-        return []  # and none is created: check records nothing
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        return None
     try:
-        marks = ",".join("?" * len(ACTIVE_REQUEST_STATES))
-        rows = db.execute(f"SELECT mous, calfields, ticket FROM requests WHERE state IN ({marks})",
-                          ACTIVE_REQUEST_STATES)
-        return [ActiveRequest(mous=m, calfields=tuple(f for f in c.split(",") if f), ticket=t)
-                for m, c, t in rows]
-    except sqlite3.Error:
-        return []  # a journal of an older or foreign schema: judge without it
-    finally:
-        db.close()
+        return Journal(path, read_only=True)
+    except MailbotError:
+        return None  # a journal of an older or foreign schema: judge without it
 
 
 def _received(today: str | None) -> datetime:
     if not today:
-        return datetime.now(UTC)
+        return SYSTEM.now()
     try:
         return datetime.combine(date.fromisoformat(today), time(12), UTC)
     except ValueError:
@@ -106,49 +123,43 @@ def check_files(config: Config, files: Sequence[str], *, as_json: bool,
     archive: Archive | None = None
     if _archive_configured(config, archive_url):
         archive = open_archive(config, url=archive_url, queries_dir=queries_dir)
-    active = _active(config)
-    status = 0
+    journal = _journal(config)
+    ledger = Ledger(journal, None if archive is None else lambda: archive)
     try:
-        for name in files:
-            path = Path(name)
-            try:
-                raw = path.read_bytes()
-            except OSError as exc:
-                print(f"mailbot: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
-                status = EXIT_UNREADABLE
-                continue
-            parsed = classify(config, path, raw, received)
-            outcome = _outcome(config, parsed, archive, active, received)
-            if as_json:
-                print(json.dumps(as_json_record(name, parsed, outcome), ensure_ascii=False))
-            else:
-                _print_text(name, parsed, outcome)
-            sys.stdout.flush()  # each file's report is out before a later one can fail
+        return _check_each(config, files, ledger, received, as_json=as_json)
     finally:
-        if archive is not None:
-            archive.close()
+        ledger.close()
+        if journal is not None:
+            journal.close()
+
+
+def _check_each(config: Config, files: Sequence[str], ledger: Ledger, received: datetime,
+                *, as_json: bool) -> int:
+    status = 0
+    for name in files:
+        path = Path(name)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            print(f"mailbot: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
+            status = EXIT_UNREADABLE
+            continue
+        trigger = fnmatch.fnmatch(path.name, config.inbox.triggers.pattern)
+        incoming = Incoming("check", path.name, raw, received,
+                            Channel.TRIGGER if trigger else Channel.MAIL)
+        parsed = parse(incoming, config)
+        planned = plan(parsed, ledger, rules(config, key="check", clock=SYSTEM), SYSTEM.now())
+        outcome = _outcome(config, planned.disposition)
+        if as_json:
+            print(json.dumps(as_json_record(name, parsed, planned, outcome), ensure_ascii=False))
+        else:
+            _print_text(name, parsed, planned, outcome)
+        sys.stdout.flush()  # each file's report is out before a later one can fail
     return status
 
 
-def _outcome(config: Config, parsed: Parsed, archive: Archive | None,
-             active: list[ActiveRequest], received: datetime) -> Outcome:
-    stamp = datetime.now(UTC)
-    if isinstance(parsed, Malformed):
-        mail = reply.render_malformed(config, parsed, key="check", queued_at=stamp)
-        return Outcome(config.verdict_line("MALFORMED"), mail=mail)
-    if isinstance(parsed, NotARequest) or archive is None:
-        return Outcome(None)
-    verdict = decide(parsed, archive.facts(parsed.mous), active, received.date())
-    if verdict.stages:
-        command = stage.command_line(stage.stagecalms_argv(config, parsed))
-        return Outcome(STAGE, why=f"entitled: {verdict.detail.get('role') or '?'}",
-                       command=command)
-    mail = reply.render_verdict(config, parsed, verdict, key="check", queued_at=stamp)
-    return Outcome(config.verdict_line(verdict.code.value), why=f"check: {verdict.check}",
-                   mail=mail)
-
-
-def as_json_record(name: str, parsed: Parsed, outcome: Outcome) -> dict[str, Any]:
+def as_json_record(name: str, parsed: Parsed, planned: Planned,
+                   outcome: Outcome) -> dict[str, Any]:
     """The `--json` object of one file (keys: JSON_KEYS)."""
     kind = {Request: "request", Malformed: "malformed", NotARequest: "ignored"}[type(parsed)]
     request = None
@@ -163,32 +174,46 @@ def as_json_record(name: str, parsed: Parsed, outcome: Outcome) -> dict[str, Any
         "kind": kind,
         "request": request,
         "problems": list(parsed.problems) if isinstance(parsed, Malformed) else [],
-        "reason": parsed.reason if isinstance(parsed, NotARequest) else None,
+        "reason": _reason(planned.disposition),
         "verdict": outcome.verdict,
+        "step": planned.step,
     }
+
+
+def _reason(d: Disposition) -> str | None:
+    """Why nothing would be answered: not a request, or a sender who may not ask."""
+    return d.reason if isinstance(d, Ignored | Untrusted) else None
 
 
 # --- text output ----------------------------------------------------------------------------
 
 
-def _print_text(name: str, parsed: Parsed, outcome: Outcome) -> None:
+def _print_text(name: str, parsed: Parsed, planned: Planned, outcome: Outcome) -> None:
     print(f"== {name}")
-    if isinstance(parsed, NotARequest):
-        print(f"ignored: {parsed.reason}")
+    d = planned.disposition
+    if isinstance(d, Ignored):
+        print(f"ignored: {d.reason}")
         return
     if isinstance(parsed, Malformed):
         print("malformed request:")
         for problem in parsed.problems:
             print(f"  - {problem}")
-    else:
+    elif isinstance(parsed, Request):
         calfields = ",".join(parsed.calfields) or "-"
         print(f"request: MOUS {parsed.mous} project {parsed.project} ticket {parsed.ticket}")
         print(f"  user {parsed.user_name} <{parsed.user_email}>, calfield {calfields}")
-    if outcome.verdict is None:
+    _print_outcome(d, outcome)
+
+
+def _print_outcome(d: Disposition, outcome: Outcome) -> None:
+    if isinstance(d, Untrusted):
+        print(f"untrusted: {d.reason}; kept for AOG, nothing answered")
+        return
+    if isinstance(d, Unjudged):
         print("verdict: (no archive configured)")
         return
     why = f" ({outcome.why})" if outcome.why else ""
-    print(f"verdict: {outcome.verdict}{why}")
+    print(f"verdict: {outcome.verdict or 'none'}{why}")
     if outcome.command is not None:
         print(f"staging it would start:\n  {outcome.command}")
     if outcome.mail is not None:
@@ -198,17 +223,15 @@ def _print_text(name: str, parsed: Parsed, outcome: Outcome) -> None:
 
 def readable(mail: OutgoingMail) -> str:
     """The mail as a person reads it: key headers, Bcc from the envelope, decoded body."""
-    msg = BytesParser(policy=policy.default).parsebytes(mail.data)
-    assert isinstance(msg, EmailMessage)  # policy.default builds EmailMessage objects
-    lines = [f"{h}: {msg[h]}" for h in SHOWN_HEADERS if msg[h] is not None]
+    headers, body = decoded(mail.data)
+    lines = [f"{n}: {v}" for wanted in SHOWN_HEADERS for n, v in headers if n == wanted]
     # Bcc is not in the bytes (smtplib would leak it); it is what the envelope adds.
-    visible = {a.lower() for _, a in getaddresses([str(msg[h]) for h in ("To", "Cc") if msg[h]])}
+    shown = getaddresses([v for n, v in headers if n.lower() in ("to", "cc")])
+    visible = {a.lower() for _, a in shown}
     bcc = [a for a in mail.rcpt_to if a.lower() not in visible]
     if bcc:
         lines.append(f"Bcc: {', '.join(bcc)}")
-    part = msg.get_body(("plain", "html"))
-    body = str(part.get_content()).replace("\r\n", "\n") if part is not None else ""
-    return "\n".join(lines) + "\n\n" + body.rstrip("\n")
+    return "\n".join(lines) + "\n\n" + body.replace("\r\n", "\n").rstrip("\n")
 
 
 def _indent(text: str) -> str:

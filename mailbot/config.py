@@ -3,26 +3,39 @@
 With no file at all every value below is the EMBEDDED setup: a local Maildir
 inbox, the SQLite demo archive, the bundled stagecalms simulator and an outbox
 written as .eml files, all under `mailbot.data_dir`.
+
+Settings are frozen once read, and every path is resolved when a `Config` is
+made (`{data_dir}` and `~` expanded), so that a reader uses the value as it is.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shlex
 import sys
 import tomllib
 import types
-import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mailbot.errors import ConfigError
+from mailbot.reply import SHIPPED_TEMPLATES, ReplySettings, Templates
+from mailbot.tables import DATA_DIR, LOCAL, build, path_setting, resolved, table
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+# The closed choices of the settings file; `load` refuses any other value.
+InboxSource = Literal["imap", "maildir", "triggers"]
+Security = Literal["ssl", "starttls", "plain"]
+StagingTransport = Literal["local", "ssh"]
+OutboxTransport = Literal["directory", "smtp"]
+CopyTo = Literal["imap", "directory", "none"]
+MailKind = Literal["verdict", "malformed", "completion", "failure"]
 
 def default_data_dir() -> str:
     home = os.environ.get("MAILBOT_HOME")
@@ -32,40 +45,40 @@ def default_data_dir() -> str:
     return str(Path(state) / "mailbot")
 
 
-@dataclass
+@dataclass(frozen=True)
 class General:
-    data_dir: str = field(default_factory=default_data_dir)
-    journal: str = "{data_dir}/journal.sqlite"
-    lock_file: str = "{data_dir}/mailbot.lock"
+    data_dir: str = field(default_factory=default_data_dir, metadata=LOCAL)
+    journal: str = path_setting("{data_dir}/journal.sqlite")
+    lock_file: str = path_setting("{data_dir}/mailbot.lock")
     # Mail received before this instant is never answered (first run on an old mailbox).
     # Empty: the moment of the first run, remembered in the journal.
     cutover: str = ""
     # What the bot did, one line per step; stderr gets only warnings (cron mails it).
-    log_file: str = "{data_dir}/mailbot.log"
+    log_file: str = path_setting("{data_dir}/mailbot.log")
     log_level: str = "INFO"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Addresses:
     aog: str = "aog@eso.org"
     aog_name: str = "ALMA Archive Operations"
     maintainer: str = "dpetry@eso.org"
     no_reply: str = "no_reply_eu_data_delivery@eso.org"
     # Other addresses that are the bot itself (aliases of aog@); never replied to.
-    own: list[str] = field(default_factory=list)
+    own: tuple[str, ...] = ()
     # Who may send requests: addresses, or "@domain" for everybody at that domain.
     # Requests from anyone else are left alone and listed by `mailbot attention`:
     # a completion is blind-copied to the sender, so the sender must be ARC staff.
-    arc_contacts: list[str] = field(default_factory=lambda: ["@eso.org"])
+    arc_contacts: tuple[str, ...] = ("@eso.org",)
     # Right-hand side of generated Message-IDs; empty: the domain of `aog`.
     message_id_domain: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Imap:
     host: str = "127.0.0.1"
     port: int = 993
-    security: str = "ssl"  # ssl | starttls | plain
+    security: Security = "ssl"
     user: str = "aog"
     password_env: str = "MAILBOT_IMAP_PASSWORD"
     folder: str = "INBOX"
@@ -79,31 +92,32 @@ class Imap:
     retry_seconds: float = 60.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Maildir:
-    path: str = "{data_dir}/inbox"
+    path: str = path_setting("{data_dir}/inbox")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Triggers:
-    path: str = ""  # e.g. /opsw/work/datadelivery/stagecalmsTriggers; empty: channel off
+    # e.g. /opsw/work/datadelivery/stagecalmsTriggers; empty: channel off
+    path: str = path_setting("")
     pattern: str = "trigger-*.txt"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Inbox:
-    sources: list[str] = field(default_factory=lambda: ["maildir"])  # imap, maildir, triggers
+    sources: tuple[InboxSource, ...] = ("maildir",)
     imap: Imap = field(default_factory=Imap)
     maildir: Maildir = field(default_factory=Maildir)
     triggers: Triggers = field(default_factory=Triggers)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Archive:
     # sqlite:///path/alma.db  or  oracle://user@host:port/service (password from env)
-    url: str = "sqlite:///{data_dir}/alma-demo.sqlite"
+    url: str = path_setting("sqlite:///{data_dir}/alma-demo.sqlite", DATA_DIR)
     password_env: str = "MAILBOT_ARCHIVE_PASSWORD"
-    queries_dir: str = ""  # empty: the queries shipped with mailbot
+    queries_dir: str = path_setting("")  # empty: the queries shipped with mailbot
     connect_timeout: float = 10.0
     query_timeout: float = 120.0
     retry_seconds: float = 60.0
@@ -113,36 +127,37 @@ def _simulator_command() -> str:
     return f"{shlex.quote(sys.executable)} -m mailbot.simulator --root {{data_dir}}/staging"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Ssh:
     host: str = "almasciencedev.hq.eso.org"
     port: int = 22
     user: str = "arcdistribution"
-    key_file: str = "~/.ssh/id_ed25519"
+    key_file: str = path_setting("~/.ssh/id_ed25519")
     key_passphrase_env: str = "MAILBOT_SSH_KEY_PASSPHRASE"
-    known_hosts: str = "~/.ssh/known_hosts"
+    known_hosts: str = path_setting("~/.ssh/known_hosts")
     connect_timeout: float = 20.0
     command_timeout: float = 60.0
     keepalive: int = 30
     retry_seconds: float = 60.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Staging:
-    transport: str = "local"  # local | ssh
+    transport: StagingTransport = "local"
     # stagecalms.sh and any leading words; PROJCODE MOUSUID TICKET [X CALFIELD] are appended.
+    # Not resolved here: `{data_dir}` is expanded in each word after splitting (stage).
     command: str = field(default_factory=_simulator_command)
     slots: int = 2
     # Where each job's log, pid and exit status live on the staging host.
-    jobs_dir: str = "{data_dir}/jobs"
+    jobs_dir: str = path_setting("{data_dir}/jobs", DATA_DIR)
     ssh: Ssh = field(default_factory=Ssh)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Smtp:
     host: str = "127.0.0.1"
     port: int = 25
-    security: str = "starttls"  # ssl | starttls | plain
+    security: Security = "starttls"
     user: str = ""  # empty: no AUTH
     password_env: str = "MAILBOT_SMTP_PASSWORD"
     ca_file: str = ""
@@ -150,27 +165,27 @@ class Smtp:
     retry_seconds: float = 60.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Review:
     # Where AOG reads a copy of every sent mail: "imap" (a folder of the aog@ mailbox),
     # "directory" (.eml files), or "none".
-    copy_to: str = "directory"
+    copy_to: CopyTo = "directory"
     imap_folder: str = "Mailbot/Sent"
-    # Kinds of mail held until `mailbot outbox approve`: verdict, malformed, completion, failure.
-    hold: list[str] = field(default_factory=list)
+    # Kinds of mail held until `mailbot outbox approve`.
+    hold: tuple[MailKind, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outbox:
-    transport: str = "directory"  # directory | smtp
-    directory: str = "{data_dir}/outbox"
+    transport: OutboxTransport = "directory"
+    directory: str = path_setting("{data_dir}/outbox")
     smtp: Smtp = field(default_factory=Smtp)
     review: Review = field(default_factory=Review)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Replies:
-    templates_dir: str = ""  # empty: the templates shipped with mailbot
+    templates_dir: str = path_setting("")  # empty: the templates shipped with mailbot
     retention_days: int = 28
     quote_max_bytes: int = 20000
     # Beyond this many malformed replies to one sender in 24 h, further ones are held
@@ -194,8 +209,14 @@ def _default_verdict_lines() -> dict[str, str]:
     }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
+    """Every setting, frozen; a changed setting is a new Config (`dataclasses.replace`).
+
+    The paths are resolved against `mailbot.data_dir` when the Config is made, so a
+    Config for another data_dir is made anew, not replaced from one for the old one.
+    """
+
     mailbot: General = field(default_factory=General)
     addresses: Addresses = field(default_factory=Addresses)
     inbox: Inbox = field(default_factory=Inbox)
@@ -203,15 +224,24 @@ class Config:
     staging: Staging = field(default_factory=Staging)
     outbox: Outbox = field(default_factory=Outbox)
     replies: Replies = field(default_factory=Replies)
-    verdicts: dict[str, str] = field(default_factory=_default_verdict_lines)
+    verdicts: Mapping[str, str] = field(
+        default_factory=lambda: types.MappingProxyType(_default_verdict_lines()))
     source: str = ""  # the file this was read from; empty for the embedded defaults
 
+    def __post_init__(self) -> None:
+        # A frozen dataclass sets its own fields only through object.__setattr__.
+        data_dir = str(Path(self.mailbot.data_dir).expanduser())
+        for setting in dataclasses.fields(self):
+            value = getattr(self, setting.name)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                object.__setattr__(self, setting.name, resolved(value, data_dir))
+
     def path(self, value: str) -> Path:
-        """A configured path with `{data_dir}` and `~` expanded."""
+        """A configured path with `{data_dir}` and `~` expanded (already so when loaded)."""
         return Path(self.expand(value)).expanduser()
 
     def expand(self, value: str) -> str:
-        return value.replace("{data_dir}", str(Path(self.mailbot.data_dir).expanduser()))
+        return value.replace("{data_dir}", self.mailbot.data_dir)
 
     def verdict_line(self, code: str) -> str:
         return self.verdicts.get(code) or _default_verdict_lines()[code]
@@ -232,6 +262,25 @@ class Config:
     @property
     def message_id_domain(self) -> str:
         return self.addresses.message_id_domain or self.addresses.aog.rpartition("@")[2]
+
+    @functools.cached_property
+    def reply_settings(self) -> ReplySettings:
+        """What the replies read of these settings, and nothing else."""
+        a, r = self.addresses, self.replies
+        return ReplySettings(
+            aog=a.aog, aog_name=a.aog_name, maintainer=a.maintainer, no_reply=a.no_reply,
+            own_addresses=self.own_addresses, message_id_domain=self.message_id_domain,
+            loop_header=r.loop_header, quote_max_bytes=r.quote_max_bytes,
+            retention_days=r.retention_days, signature=r.signature,
+            verdict_lines=types.MappingProxyType(
+                {code: self.verdict_line(code) for code in _default_verdict_lines()}),
+        )
+
+    @functools.cached_property
+    def templates(self) -> Templates:
+        """The reply templates, read by one Jinja2 environment for as long as this lives."""
+        configured = self.replies.templates_dir
+        return Templates(Path(configured) if configured else SHIPPED_TEMPLATES)
 
     @property
     def cutover(self) -> datetime | None:
@@ -255,45 +304,13 @@ def secret(env_name: str) -> str | None:
     return None
 
 
-def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
-    unknown = set(data) - known
-    if unknown:
-        raise ConfigError(f"unknown setting(s) in [{where}]: {', '.join(sorted(unknown))}")
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        hint = hints[name]
-        key = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise ConfigError(f"[{key}] must be a table")
-            kwargs[name] = _build(typing.cast(type[Any], hint), value, key)
-        elif name == "verdicts":
-            lines = _default_verdict_lines()
-            bad = set(value) - set(lines)
-            if bad:
-                raise ConfigError(f"unknown verdict(s) in [verdicts]: {', '.join(sorted(bad))}")
-            lines.update({k: str(v) for k, v in value.items()})
-            kwargs[name] = lines
-        else:
-            kwargs[name] = _coerce(hint, value, key)
-    return cls(**kwargs)
-
-
-def _coerce(hint: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (list, types.GenericAlias) or hint is list or origin is list:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key} must be a list of strings")
-        return list(value)
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if hint is str and isinstance(value, str):
-        return value
-    raise ConfigError(f"{key} must be of type {getattr(hint, '__name__', hint)}, not {value!r}")
+def _verdict_lines(value: Any) -> Mapping[str, str]:
+    lines = _default_verdict_lines()
+    bad = set(value) - set(lines)
+    if bad:
+        raise ConfigError(f"unknown verdict(s) in [verdicts]: {', '.join(sorted(bad))}")
+    lines.update({k: str(v) for k, v in value.items()})
+    return types.MappingProxyType(lines)
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:
@@ -308,29 +325,14 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"config file not found: {file}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: {exc}") from None
-    config: Config = _build(Config, data, "")
-    config.source = str(file)
+    lines = _verdict_lines(table(data.pop("verdicts", {}), "verdicts"))
+    config: Config = build(Config, data, "", source=str(file), verdicts=lines)
     _validate(config)
     return config
 
 
 def _validate(config: Config) -> None:
-    allowed = {
-        "inbox.sources": ({"imap", "maildir", "triggers"}, config.inbox.sources),
-        "staging.transport": ({"local", "ssh"}, [config.staging.transport]),
-        "outbox.transport": ({"directory", "smtp"}, [config.outbox.transport]),
-        "outbox.review.copy_to": ({"imap", "directory", "none"}, [config.outbox.review.copy_to]),
-        "outbox.review.hold": (
-            {"verdict", "malformed", "completion", "failure"},
-            config.outbox.review.hold,
-        ),
-        "inbox.imap.security": ({"ssl", "starttls", "plain"}, [config.inbox.imap.security]),
-        "outbox.smtp.security": ({"ssl", "starttls", "plain"}, [config.outbox.smtp.security]),
-    }
-    for key, (choices, values) in allowed.items():
-        for value in values:
-            if value not in choices:
-                raise ConfigError(f"{key}: {value!r} is not one of {', '.join(sorted(choices))}")
+    """What no single setting's type says: settings that must agree, values in range."""
     if "triggers" in config.inbox.sources and not config.inbox.triggers.path.strip():
         raise ConfigError("inbox.sources has \"triggers\" but inbox.triggers.path is empty")
     if config.staging.slots < 1:

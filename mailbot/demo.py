@@ -12,18 +12,21 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from mailbot import config as cfg
-from mailbot import demo_archive
-from mailbot.demo_archive import DemoCase
-from mailbot.journal import Journal, now
+from mailbot.archive import demo as demo_archive
+from mailbot.archive.demo import DemoCase
+from mailbot.clock import SYSTEM, Clock
+from mailbot.journal import Journal
 from mailbot.model import mous_file_form
 from mailbot.run import run_once
+from mailbot.states import MailState, MessageKind
 
 MARKER = ".mailbot-demo"
 ARC_CONTACT = "ARC Contact <arc.contact@example.org>"
 DEADLINE_SECONDS = 300
 
 
-def request_mail(case: DemoCase, *, aog: str, maintainer: str, style: str = "script") -> bytes:
+def request_mail(case: DemoCase, *, aog: str, maintainer: str, style: str = "script",
+                 clock: Clock = SYSTEM) -> bytes:
     """A request as ARC staff send it (spec section 1), in one of a few client styles."""
     mous = mous_file_form(case.mous)
     lines = [
@@ -40,7 +43,7 @@ def request_mail(case: DemoCase, *, aog: str, maintainer: str, style: str = "scr
     msg["To"] = aog
     msg["Cc"] = maintainer
     msg["Subject"] = f"ALMA: REQUEST FOR CALIBRATED DATA MOUS {mous}"
-    msg["Date"] = format_datetime(now())
+    msg["Date"] = format_datetime(clock.now())
     msg["Message-ID"] = make_msgid(domain="example.org")
     body = "\n".join(lines) + "\n"
     if style == "typed":
@@ -143,26 +146,22 @@ def run_demo(directory: Path, *, duration: float = 2.0) -> int:
 def _print_table(config: cfg.Config, labels: dict[str, str], runs: int) -> None:
     journal = Journal(config.path(config.mailbot.journal))
     try:
-        rows = journal.db.execute(
-            "SELECT m.source_key, m.kind, m.reason, r.ticket, r.verdict, r.state,"
-            " (SELECT url FROM jobs j WHERE j.request = r.id ORDER BY j.id DESC LIMIT 1) AS url"
-            " FROM messages m LEFT JOIN requests r ON r.message = m.id ORDER BY m.id"
-        ).fetchall()
-        sent = journal.outbox("sent")
+        rows = journal.outcomes()
+        sent = journal.outbox(MailState.SENT)
     finally:
         journal.close()
     print(f"\n{'SAMPLE':48} {'TICKET':>6}  {'OUTCOME':28} RESULT")
     for row in rows:
-        label = labels.get(row["source_key"], row["source_key"])
-        if row["kind"] == "request":
-            verdict = row["verdict"]
+        label = labels.get(row.source_key, row.source_key)
+        if row.kind == MessageKind.REQUEST:
+            verdict = row.verdict or ""
             outcome = config.verdict_line(verdict) if verdict != "STAGE" else "staged"
-            result = row["url"] or ("verdict reply" if verdict != "STAGE" else row["state"])
-        elif row["kind"] == "malformed":
+            result = row.url or ("verdict reply" if verdict != "STAGE" else str(row.state))
+        elif row.kind == MessageKind.MALFORMED:
             outcome, result = config.verdict_line("MALFORMED"), "reply listing the problems"
         else:
-            outcome, result = row["kind"], (row["reason"] or "")[:40]
-        print(f"{label[:48]:48} {row['ticket'] or '-':>6}  {outcome[:28]:28} {result}")
+            outcome, result = str(row.kind), (row.reason or "")[:40]
+        print(f"{label[:48]:48} {row.ticket or '-':>6}  {outcome[:28]:28} {result}")
     kinds: dict[str, int] = {}
     for mail in sent:
         kinds[mail.kind] = kinds.get(mail.kind, 0) + 1

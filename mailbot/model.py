@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-_URI_MOUS = re.compile(r"^uid://(A\d{3})/(X[0-9a-f]+)/(X[0-9a-f]+)$", re.ASCII)
+# The two spellings of a MOUS UID: the archive's URI form and the form of subjects and
+# file names. re.ASCII: `\d` alone also matches Arabic-Indic, fullwidth... digits, which
+# are no UID of ours and must not reach SQL or the stagecalms command line.
+MOUS_URI = re.compile(r"uid://(A\d{3})/(X[0-9a-f]+)/(X[0-9a-f]+)", re.ASCII)
+MOUS_FILE = re.compile(r"uid___(A\d{3})_(X[0-9a-f]+)_(X[0-9a-f]+)", re.ASCII)
 
 
 def mous_file_form(mous: str) -> str:
     """`uid://A001/X1296/X675` -> `uid___A001_X1296_X675` (the subject/file-name form)."""
-    m = _URI_MOUS.match(mous)
+    m = MOUS_URI.fullmatch(mous)
     if not m:
         raise ValueError(f"not a MOUS UID in URI form: {mous!r}")
     return "uid___" + "_".join(m.groups())

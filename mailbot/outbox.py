@@ -47,7 +47,6 @@ import ssl
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -56,16 +55,18 @@ import imapclient
 import imapclient.exceptions
 
 from mailbot import config as cfg
+from mailbot.clock import parse_stamp
 from mailbot.errors import ConfigError, ImapError, MailbotError, SmtpError
-from mailbot.inbox import connect_imap
-from mailbot.journal import Journal, OutboxRow
+from mailbot.inbox import connect_imap, ensure_folder
+from mailbot.journal import Journal, MailRecord
 from mailbot.retry import ConnectRetry
+from mailbot.states import MailState
 
 log = logging.getLogger(__name__)
 
 # Called with ("sending" | "accepted" | "marked", mail) around each delivery:
 # the seam where benchmarks time the steps and tests simulate a crash.
-Trace = Callable[[str, OutboxRow], None]
+Trace = Callable[[str, MailRecord], None]
 
 # A Bcc header line with its continuation lines (header block only).
 _BCC_FIELD = re.compile(rb"^bcc[ \t]*:.*\r?\n(?:[ \t].*\r?\n)*", re.IGNORECASE | re.MULTILINE)
@@ -117,57 +118,56 @@ def connect_smtp(s: cfg.Smtp) -> smtplib.SMTP:
     """One connection per run; connect and login retried, never DATA."""
     context = ssl.create_default_context(cafile=s.ca_file or None)
     password = smtp_password(s)
-
-    def attempt() -> smtplib.SMTP:
-        client: smtplib.SMTP
-        if s.security == "ssl":
-            client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
-        else:
-            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        try:
-            client.ehlo()
-            if s.security == "starttls":
-                # Raises SMTPNotSupportedError when not offered: never fall back to plain.
-                client.starttls(context=context)
-                client.ehlo()
-            if password is not None:
-                client.login(s.user, password)
-        except BaseException:
-            client.close()
-            raise
-        return client
-
-    where = f"{s.host}:{s.port}"
-    retry = ConnectRetry(f"SMTP server {where}", s.retry_seconds, _transient_smtp)
+    retry = ConnectRetry(f"SMTP server {s.host}:{s.port}", s.retry_seconds, _transient_smtp)
     try:
-        return retry(attempt)
-    except smtplib.SMTPAuthenticationError as exc:
-        if 400 <= exc.smtp_code < 500:
-            raise SmtpError(f"{where}: login failed for now: {_reply_text(exc)}") from exc
-        raise MailbotError(
-            f"SMTP login refused for {s.user!r} at {where}: {_reply_text(exc)}"
-            f" (check ${s.password_env}); nothing sent"
-        ) from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise MailbotError(
-            f"SMTP certificate of {where} not trusted: {exc.verify_message}"
-            " (outbox.smtp.ca_file names the CA to trust); nothing sent"
-        ) from exc
-    except smtplib.SMTPNotSupportedError as exc:
-        raise MailbotError(
-            f"SMTP server {where} does not support what outbox.smtp asks for"
-            f" (security {s.security!r}{', AUTH' if s.user else ''}): {exc}; nothing sent"
-        ) from exc
-    except ssl.SSLError as exc:
-        if not isinstance(exc, ssl.SSLEOFError):
-            raise MailbotError(
-                f"TLS with SMTP server {where} failed: {exc.reason or exc}"
-                f" (is outbox.smtp.security = {s.security!r} right for port {s.port}?);"
-                " nothing sent"
-            ) from exc
-        raise SmtpError(f"{where}: {exc} ({retry.summary})") from exc
+        return retry(lambda: _open_smtp(s, context, password))
     except (OSError, smtplib.SMTPException) as exc:
-        raise SmtpError(f"{where}: {exc} ({retry.summary})") from exc
+        raise _connect_fault(s, exc, retry.summary) from exc
+
+
+def _open_smtp(s: cfg.Smtp, context: ssl.SSLContext, password: str | None) -> smtplib.SMTP:
+    """One attempt: connect, EHLO, STARTTLS when asked, AUTH when configured."""
+    client: smtplib.SMTP
+    if s.security == "ssl":
+        client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+    else:
+        client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+    try:
+        client.ehlo()
+        if s.security == "starttls":
+            # Raises SMTPNotSupportedError when not offered: never fall back to plain.
+            client.starttls(context=context)
+            client.ehlo()
+        if password is not None:
+            client.login(s.user, password)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _connect_fault(s: cfg.Smtp, exc: OSError | smtplib.SMTPException,
+                   tried: str) -> MailbotError:
+    """An outage (SmtpError, retried at the next run) or a setting to fix (MailbotError)."""
+    where = f"{s.host}:{s.port}"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        if 400 <= exc.smtp_code < 500:
+            return SmtpError(f"{where}: login failed for now: {_reply_text(exc)}")
+        return MailbotError(f"SMTP login refused for {s.user!r} at {where}: {_reply_text(exc)}"
+                            f" (check ${s.password_env}); nothing sent")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return MailbotError(f"SMTP certificate of {where} not trusted: {exc.verify_message}"
+                            " (outbox.smtp.ca_file names the CA to trust); nothing sent")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return MailbotError(
+            f"SMTP server {where} does not support what outbox.smtp asks for"
+            f" (security {s.security!r}{', AUTH' if s.user else ''}): {exc}; nothing sent")
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+        return MailbotError(
+            f"TLS with SMTP server {where} failed: {exc.reason or exc}"
+            f" (is outbox.smtp.security = {s.security!r} right for port {s.port}?);"
+            " nothing sent")
+    return SmtpError(f"{where}: {exc} ({tried})")
 
 
 def without_bcc(data: bytes) -> bytes:
@@ -183,7 +183,7 @@ def without_bcc(data: bytes) -> bytes:
     return data if cleaned == head else cleaned + data[end:]
 
 
-def _write_eml(directory: Path, mail: OutboxRow) -> Path:
+def _write_eml(directory: Path, mail: MailRecord) -> Path:
     """Atomically write the mail's exact bytes, and its envelope beside it."""
     directory.mkdir(parents=True, exist_ok=True)
     # The Message-ID's digest keeps names of different mails apart (journal ids
@@ -210,7 +210,7 @@ class _Delivery:
         self.config = config
         self.smtp: smtplib.SMTP | None = None
 
-    def send(self, mail: OutboxRow) -> dict[str, tuple[int, bytes]]:
+    def send(self, mail: MailRecord) -> dict[str, tuple[int, bytes]]:
         """Transmit; returns the recipients the server refused while accepting the mail."""
         if self.config.outbox.transport == "directory":
             directory = self.config.path(self.config.outbox.directory)
@@ -234,11 +234,11 @@ class _Delivery:
 
 def flush(config: cfg.Config, journal: Journal, *, trace: Trace | None = None) -> FlushReport:
     """Send every queued mail once; held mail waits for `mailbot outbox approve`."""
-    report = FlushReport(held=len(journal.outbox("held")))
+    report = FlushReport(held=len(journal.outbox(MailState.HELD)))
     note = trace or (lambda _event, _mail: None)
     delivery = _Delivery(config)
     try:
-        for mail in journal.outbox("queued"):
+        for mail in journal.outbox(MailState.QUEUED):
             note("sending", mail)
             outcome, partial = _deliver(config, journal, delivery, mail)
             if outcome is None:
@@ -257,7 +257,7 @@ def flush(config: cfg.Config, journal: Journal, *, trace: Trace | None = None) -
 
 
 def _deliver(config: cfg.Config, journal: Journal, delivery: _Delivery,
-             mail: OutboxRow) -> tuple[bool | None, str | None]:
+             mail: MailRecord) -> tuple[bool | None, str | None]:
     """(None, recipients refused or None) when accepted; else (whether the refusal was
     permanent, None), the refusal being recorded on the mail."""
     s = config.outbox.smtp
@@ -289,7 +289,7 @@ def _deliver(config: cfg.Config, journal: Journal, delivery: _Delivery,
     return None, partial
 
 
-def _refused(journal: Journal, mail: OutboxRow, error: str, permanent: bool) -> bool:
+def _refused(journal: Journal, mail: MailRecord, error: str, permanent: bool) -> bool:
     with journal.transaction():
         journal.mark_attempt_failed(mail.id, error, permanent=permanent)
     log.warning("mail %d (%s) %s: %s", mail.id, mail.subject,
@@ -300,7 +300,7 @@ def _refused(journal: Journal, mail: OutboxRow, error: str, permanent: bool) -> 
 def copy_for_review(config: cfg.Config, journal: Journal) -> int:
     """Store a copy of each sent mail where AOG reads it; retried next run on failure."""
     review = config.outbox.review
-    pending = [m for m in journal.outbox("sent") if not m.copied]
+    pending = [m for m in journal.outbox(MailState.SENT) if not m.copied]
     if review.copy_to == "none" or not pending:
         return 0
     if review.copy_to == "directory":
@@ -314,16 +314,13 @@ def copy_for_review(config: cfg.Config, journal: Journal) -> int:
     return _append_copies(config, journal, pending)
 
 
-def _append_copies(config: cfg.Config, journal: Journal, pending: list[OutboxRow]) -> int:
+def _append_copies(config: cfg.Config, journal: Journal, pending: list[MailRecord]) -> int:
     folder = config.outbox.review.imap_folder
     client = connect_imap(config.inbox.imap)
     try:
-        if not client.folder_exists(folder):
-            client.create_folder(folder)
-            # Many mail clients show subscribed folders only.
-            client.subscribe_folder(folder)
+        ensure_folder(client, folder)
         for mail in pending:
-            when = datetime.fromisoformat(mail.sent) if mail.sent else None
+            when = parse_stamp(mail.sent) if mail.sent else None
             client.append(folder, without_bcc(mail.data), flags=[b"\\Seen"], msg_time=when)
             with journal.transaction():
                 journal.mark_copied(mail.id)
@@ -335,7 +332,7 @@ def _append_copies(config: cfg.Config, journal: Journal, pending: list[OutboxRow
     return len(pending)
 
 
-def envelope_recipients(mail: OutboxRow) -> tuple[list[str], list[str]]:
+def envelope_recipients(mail: MailRecord) -> tuple[list[str], list[str]]:
     """The envelope recipients named in To/Cc, and the others (the blind copies)."""
     msg = email.message_from_bytes(mail.data, policy=email.policy.default)
     named = {addr.strip().lower()

@@ -92,22 +92,23 @@ class Twin:
 
 
 @dataclass(frozen=True)
-class Answered:
-    """A request refused with a verdict line (the reply is rendered once it has an id)."""
+class Judged:
+    """A request the archive checks (`decide.CHECKS`) ruled on."""
 
     request: Request
     verdict: Verdict
     kind = MessageKind.REQUEST
+
+
+class Answered(Judged):
+    """Refused with a verdict line (the reply is rendered once the request has an id)."""
 
 
 @dataclass(frozen=True)
-class Staged:
-    """A request that passed every check: its staging is queued."""
+class Staged(Judged):
+    """Passed every check: its staging is queued with this command line."""
 
-    request: Request
-    verdict: Verdict
     command: str
-    kind = MessageKind.REQUEST
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from mailbot.clock import parse_stamp
 from mailbot.journal import Journal
+from mailbot.states import JobState, MessageKind
 
 
 @dataclass
@@ -32,32 +34,29 @@ class Month:
 
 
 def monthly(journal: Journal) -> list[Month]:
+    """The months in which requests or malformed mails arrived, oldest first."""
     months: dict[str, Month] = {}
-    for row in journal.db.execute("SELECT id, received, verdict, state FROM requests"):
-        month = months.setdefault(row["received"][:7], Month(row["received"][:7]))
+
+    def month_of(received: str) -> Month:
+        return months.setdefault(received[:7], Month(received[:7]))
+
+    for request in journal.requests(limit=None):
+        month = month_of(request.received)
         month.requests += 1
-        month.verdicts[row["verdict"]] += 1
-    rows = journal.db.execute(
-        "SELECT r.received, j.state, j.total_bytes,"
-        " (SELECT MIN(o.sent) FROM outbox o WHERE o.request = r.id AND o.kind = 'completion'"
-        "  AND o.state = 'sent') AS notified"
-        " FROM jobs j JOIN requests r ON r.id = j.request"
-    )
-    for row in rows:
-        month = months[row["received"][:7]]
-        if row["state"] == "failed":
+        month.verdicts[request.verdict] += 1
+    for staging in journal.staging_outcomes():
+        month = month_of(staging.received)
+        if staging.state == JobState.FAILED:
             month.failed_attempts += 1
-        if row["state"] != "succeeded":
+        if staging.state != JobState.SUCCEEDED:
             continue
         month.completed += 1
-        month.bytes_staged += row["total_bytes"] or 0
-        if row["notified"]:
-            took = datetime.fromisoformat(row["notified"]) - datetime.fromisoformat(
-                row["received"])
+        month.bytes_staged += staging.total_bytes or 0
+        if staging.notified:
+            took = parse_stamp(staging.notified) - parse_stamp(staging.received)
             month.turnaround_hours.append(took.total_seconds() / 3600)
-    for row in journal.db.execute("SELECT received FROM messages WHERE kind = 'malformed'"):
-        month = months.setdefault(row["received"][:7], Month(row["received"][:7]))
-        month.malformed += 1
+    for message in journal.messages_of(MessageKind.MALFORMED):
+        month_of(message.received).malformed += 1
     return [months[k] for k in sorted(months)]
 
 
@@ -74,7 +73,7 @@ def _hours(h: float | None) -> str:
     return f"{h:.1f} h" if h >= 1 else f"{h * 60:.0f} min"
 
 
-def render(months: list[Month], verdict_line: dict[str, str]) -> str:
+def render(months: list[Month], verdict_line: Mapping[str, str]) -> str:
     if not months:
         return "(no request yet)\n"
     codes = sorted({c for m in months for c in m.verdicts})

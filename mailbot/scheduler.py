@@ -9,20 +9,18 @@ from stagecalms' hard-link reuse of the first one's MSs.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 
 from mailbot import reply, stage
 from mailbot.config import Config
 from mailbot.errors import MailbotError
-from mailbot.journal import JobRow, Journal, now
+from mailbot.journal import JobRecord, Journal
 from mailbot.model import OutgoingMail, StagingResult
 from mailbot.outbox import held_kind
+from mailbot.states import ACTIVE_JOB_STATES, JobState, RequestState
 
 log = logging.getLogger(__name__)
-
-JOB_STATES = ("waiting", "running", "succeeded", "failed", "cancelled")
 
 
 @dataclass
@@ -35,7 +33,7 @@ class StepReport:
 
 
 def has_work(journal: Journal) -> bool:
-    return bool(journal.jobs("waiting", "running"))
+    return bool(journal.jobs(*ACTIVE_JOB_STATES))
 
 
 def step(config: Config, journal: Journal, transport: stage.Transport) -> StepReport:
@@ -47,12 +45,12 @@ def step(config: Config, journal: Journal, transport: stage.Transport) -> StepRe
     found there again by its job name, never started twice).
     """
     report = StepReport()
-    for job in journal.jobs("running"):
+    for job in journal.jobs(JobState.RUNNING):
         _poll(config, journal, transport, job, report)
-    running = journal.jobs("running")
+    running = journal.jobs(JobState.RUNNING)
     busy = {journal.job_mous(j) for j in running}
     free = config.staging.slots - len(running)
-    for job in journal.jobs("waiting"):
+    for job in journal.jobs(JobState.WAITING):
         if free <= 0:
             break
         mous = journal.job_mous(job)
@@ -63,16 +61,16 @@ def step(config: Config, journal: Journal, transport: stage.Transport) -> StepRe
         report.started.append(job.id)
         busy.add(mous)
         free -= 1
-    report.running = len(journal.jobs("running"))
-    report.waiting = len(journal.jobs("waiting"))
+    report.running = len(journal.jobs(JobState.RUNNING))
+    report.waiting = len(journal.jobs(JobState.WAITING))
     return report
 
 
-def _start(config: Config, journal: Journal, transport: stage.Transport, job: JobRow) -> bool:
+def _start(config: Config, journal: Journal, transport: stage.Transport, job: JobRecord) -> bool:
     """Launch a waiting job; False when it stopped waiting meanwhile (`mailbot cancel`)."""
     # `mailbot cancel` does not wait for the run's lock: read the job afresh, so a
     # job cancelled since this pass listed it is not launched.
-    if journal.job(job.id).state != "waiting":
+    if journal.job(job.id).state != JobState.WAITING:
         return False
     # Built now, from the settings in force: a fixed staging.command reaches jobs
     # that were queued (or retried) while it was wrong.
@@ -80,13 +78,13 @@ def _start(config: Config, journal: Journal, transport: stage.Transport, job: Jo
     launched = stage.launch(transport, stage.jobs_dir(config), job.name, command,
                             timeout=config.staging.ssh.command_timeout)
     with journal.transaction():
-        cancelled = journal.job(job.id).state == "cancelled"
+        cancelled = journal.job(job.id).state == JobState.CANCELLED
         # Whatever was asked meanwhile, the staging now runs: record the truth, so
         # that its slot and its MOUS stay taken and its result is mailed.
-        journal.update_job(job.id, state="running", job_dir=launched.job_dir,
-                           pid=launched.pid, started=now(), command=command)
+        journal.job_launched(job.id, job_dir=launched.job_dir, pid=launched.pid,
+                             command=command)
         if cancelled:
-            journal.set_request_state(job.request, "staging")
+            journal.set_request_state(job.request, RequestState.STAGING)
     if cancelled:
         log.warning("job %d was cancelled while it was being launched; it runs", job.id)
     log.info("job %d %s (%s, pid %d): %s", job.id,
@@ -95,7 +93,7 @@ def _start(config: Config, journal: Journal, transport: stage.Transport, job: Jo
     return True
 
 
-def _poll(config: Config, journal: Journal, transport: stage.Transport, job: JobRow,
+def _poll(config: Config, journal: Journal, transport: stage.Transport, job: JobRecord,
           report: StepReport) -> None:
     assert job.job_dir is not None and job.pid is not None
     status = stage.poll(transport, stage.LaunchedJob(job.job_dir, job.pid),
@@ -108,29 +106,27 @@ def _poll(config: Config, journal: Journal, transport: stage.Transport, job: Job
     (report.succeeded if result.ok else report.failed).append(job.id)
 
 
-def finish(config: Config, journal: Journal, job: JobRow, output: str,
+def finish(config: Config, journal: Journal, job: JobRecord, output: str,
            result: StagingResult) -> None:
     """Record a job's end and queue its mail, in one transaction."""
     request = journal.request(job.request)
+    now = journal.clock.now()
     mail: OutgoingMail
     if result.ok:
-        mail = reply.render_completion(config, request, result,
-                                       key=f"{journal.instance}:request:{job.request}",
-                                       queued_at=now())
+        mail = reply.render_completion(config.reply_settings, config.templates, request,
+                                       result, key=f"{journal.instance}:request:{job.request}",
+                                       queued_at=now)
     else:
         mail = reply.render_failure(
-            config, request, command=job.command, output=output, result=result,
+            config.reply_settings, config.templates, request, command=job.command,
+            output=output, result=result,
             job_name=f"{job.id}", key=f"{journal.instance}:job:{job.id}:attempt:{job.attempt}",
-            queued_at=now(),
+            queued_at=now,
         )
     with journal.transaction():
-        journal.update_job(
-            job.id, state="succeeded" if result.ok else "failed", finished=now(),
-            exit_status=result.exit_status, output=output, url=result.url,
-            deletion_date=result.deletion_date, total_bytes=result.total_bytes,
-            problems=json.dumps(list(result.problems)),
-        )
-        journal.set_request_state(job.request, "completed" if result.ok else "failed")
+        journal.job_finished(job.id, result, output)
+        journal.set_request_state(
+            job.request, RequestState.COMPLETED if result.ok else RequestState.FAILED)
         journal.enqueue(mail, request=job.request, job=job.id, held=held_kind(config, mail.kind))
     log.info("job %d %s%s", job.id, "succeeded: " if result.ok else "failed: ",
              result.url if result.ok else "; ".join(result.problems))
@@ -144,16 +140,15 @@ def retry(journal: Journal, job_id: int) -> int:
     """
     with journal.transaction():
         job = journal.job(job_id)
-        if job.state not in ("failed", "cancelled"):
+        if job.state not in (JobState.FAILED, JobState.CANCELLED):
             raise MailbotError(
                 f"job {job_id} is {job.state}; only failed or cancelled jobs are retried")
-        later = [j for j in journal.jobs(*JOB_STATES)
-                 if j.request == job.request and j.id > job.id]
-        if later:
+        later = journal.retried_as(job)
+        if later is not None:
             raise MailbotError(
-                f"job {job_id} was already retried as job {later[-1].id} ({later[-1].state})")
+                f"job {job_id} was already retried as job {later.id} ({later.state})")
         new_id = journal.add_job(job.request, job.command, attempt=job.attempt + 1)
-        journal.set_request_state(job.request, "staging")
+        journal.set_request_state(job.request, RequestState.STAGING)
     return new_id
 
 
@@ -161,9 +156,9 @@ def cancel(journal: Journal, job_id: int) -> None:
     """Stop a job that is still waiting (a running stagecalms is not interrupted)."""
     with journal.transaction():
         job = journal.job(job_id)
-        if job.state != "waiting":
+        if job.state != JobState.WAITING:
             raise MailbotError(
                 f"job {job_id} is {job.state}; only waiting jobs can be cancelled")
-        journal.update_job(job_id, state="cancelled", finished=now())
-        journal.set_request_state(job.request, "cancelled")
+        journal.job_cancelled(job_id)
+        journal.set_request_state(job.request, RequestState.CANCELLED)
 

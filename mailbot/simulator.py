@@ -219,8 +219,21 @@ def _output(staging: Staging, hex_id: str, download: Path, fail: bool) -> list[s
     url = f"{staging.url_base}/{hex_id}"
     ebs = execution_blocks(staging.mous)
     reuse_from = None if fail else _previous(staging.root, staging, ebs)
-    node = 1 + int(hex_id, 16) % 16
     workdir = f"{WORK_DIR_BASE}/WORK{10000 + os.getpid() % 90000}"
+    lines = _opening(staging, url, 1 + int(hex_id, 16) % 16, workdir)
+    if reuse_from:
+        lines += _reuse(ebs, reuse_from, download)
+    else:
+        lines += _regenerate(ebs)
+        if fail:
+            return [*lines, *_failure(staging, hex_id, workdir)]
+        lines.append("Completed. Determining the list of generated MSs ...")
+        lines += _copy(staging, ebs, download)
+    return [*lines, *_closing(staging, url)]
+
+
+def _opening(staging: Staging, url: str, node: int, workdir: str) -> list[str]:
+    """The lines up to the search for MSs staged before."""
     lines: list[str] = []
     if staging.calfield:
         lines.append(
@@ -230,7 +243,8 @@ def _output(staging: Staging, hex_id: str, download: Path, fail: bool) -> list[s
     lines.append(f"The staging directory will be accessible at {url}")
     if staging.project.startswith(_OLD_CYCLES):
         lines.append("Old project, using RHEL5 build of CASA.")
-    lines += [
+    return [
+        *lines,
         "Looking for cluster node with low load ...",
         f"DATAMACHINE chosen: arcp{node}",
         f"Working as arcproc@arcp{node}.hq.eso.org ...",
@@ -238,31 +252,40 @@ def _output(staging: Staging, hex_id: str, download: Path, fail: bool) -> list[s
         "Now generating the calibrated MS(s) ...",
         "Checking for pre-existing MSs for the following EBs ...",
     ]
-    if reuse_from:
-        for eb, tar in zip(ebs, reuse_from, strict=True):
-            os.link(tar, download / tar.name)
-            lines += [
-                eb,
-                f"Found pre-existing {tar} .",
-                "   Will try to use this instead of recreating it (making hard link) ...",
-            ]
-    else:
-        for eb in ebs:
-            lines += [
-                eb,
-                f"MS for {eb} was not found among the already staged MSs. "
-                "Will not search further ...",
-            ]
+
+
+def _reuse(ebs: list[str], tars: list[Path], download: Path) -> list[str]:
+    """Hard-link the MSs of the last staging into `download`, as stagecalms does."""
+    lines: list[str] = []
+    for eb, tar in zip(ebs, tars, strict=True):
+        os.link(tar, download / tar.name)
         lines += [
-            "None or not all of the needed MSs found: Will regenerate all the MSs ...",
-            "Generated the job script. Now submitting and waiting for completion ...",
+            eb,
+            f"Found pre-existing {tar} .",
+            "   Will try to use this instead of recreating it (making hard link) ...",
         ]
-        if fail:
-            return [*lines, *_failure(staging, hex_id, workdir)]
-        lines.append("Completed. Determining the list of generated MSs ...")
-        lines += _copy(staging, ebs, download)
+    return lines
+
+
+def _regenerate(ebs: list[str]) -> list[str]:
+    """No MS to reuse: the lines up to the cluster job's end."""
+    lines: list[str] = []
+    for eb in ebs:
+        lines += [
+            eb,
+            f"MS for {eb} was not found among the already staged MSs. "
+            "Will not search further ...",
+        ]
     return [
         *lines,
+        "None or not all of the needed MSs found: Will regenerate all the MSs ...",
+        "Generated the job script. Now submitting and waiting for completion ...",
+    ]
+
+
+def _closing(staging: Staging, url: str) -> list[str]:
+    """The completion lines, with the URL and the deletion date."""
+    return [
         "Deleting redundant logs ...",
         "Deleting temporary work directory ...",
         "",

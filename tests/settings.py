@@ -8,12 +8,15 @@ only the keys particular to it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mailbot.config import Config, General
 
 if TYPE_CHECKING:
     from tests.servers.dovecot import ImapServer
@@ -58,6 +61,33 @@ def simulator_command(root: Path, duration: float) -> str:
 
 # The senders of the test mails (addresses.arc_contacts), unless a test says otherwise.
 TEST_ARC_CONTACTS = ["@example.org", "@eso.org"]
+
+
+def changed(config: Config, **tables: Mapping[str, Any]) -> Config:
+    """`config` with some settings changed, e.g. `changed(c, staging={"ssh": {"port": 22}})`.
+
+    Settings are frozen: a change makes a new Config. Its paths were resolved
+    against its data_dir when it was made, so another data_dir takes `config_in`.
+    """
+    assert "data_dir" not in tables.get("mailbot", {}), "another data_dir: use config_in"
+    return _replaced(config, tables)
+
+
+def config_in(data_dir: Path | str, **tables: Mapping[str, Any]) -> Config:
+    """The embedded defaults with everything under `data_dir`, and `tables` changed."""
+    return changed(Config(mailbot=General(data_dir=str(data_dir))), **tables)
+
+
+_Table = TypeVar("_Table")
+
+
+def _replaced(table: _Table, changes: Mapping[str, Any]) -> _Table:
+    values = {}
+    for name, value in changes.items():
+        old = getattr(table, name)
+        sub = dataclasses.is_dataclass(old) and isinstance(value, Mapping)
+        values[name] = _replaced(old, value) if sub else value
+    return dataclasses.replace(table, **values)  # type: ignore[type-var]
 
 
 def write_settings(path: Path, tables: Mapping[str, object]) -> Path:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from mailbot import demo_archive
 from mailbot.archive import (
     SHIPPED_QUERIES,
     Rows,
@@ -24,25 +23,21 @@ from mailbot.archive import (
     open_archive,
     parse_statement,
 )
+from mailbot.archive import demo as demo_archive
+from mailbot.archive.demo import DEMO_CASES, DemoCase
 from mailbot.config import Config
 from mailbot.decide import ActiveRequest, decide
-from mailbot.demo_archive import DEMO_CASES, DemoCase
 from mailbot.errors import ArchiveError, ConfigError
 from mailbot.model import Facts, Origin, Request, VerdictCode, mous_file_form
+from tests.settings import config_in
 
 TODAY = date(2024, 5, 17)
 ALT_QUERIES = Path(__file__).parent / "queries_alt"
 
 
 def make_config(tmp_path: Path, **archive: Any) -> Config:
-    config = Config()
-    config.mailbot.data_dir = str(tmp_path)
-    config.archive.url = "sqlite:///{data_dir}/alma.sqlite"
-    config.archive.retry_seconds = 0.5
-    config.archive.connect_timeout = 0.5
-    for key, value in archive.items():
-        setattr(config.archive, key, value)
-    return config
+    return config_in(tmp_path, archive={"url": "sqlite:///{data_dir}/alma.sqlite",
+                                        "retry_seconds": 0.5, "connect_timeout": 0.5, **archive})
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mailbot import config as cfg
-from mailbot import demo_archive
+from mailbot.archive import demo as demo_archive
 from mailbot.demo import prepare, request_mail
 from mailbot.model import VerdictCode
 from tests.servers.dovecot import ImapServer

@@ -6,10 +6,15 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from mailbot import config as cfg
-from mailbot import demo_archive
+from mailbot.archive import demo as demo_archive
+from mailbot.cli import display
+from mailbot.cli.main import ORDER, commands, parser
 from mailbot.demo import prepare, request_mail
 from mailbot.model import VerdictCode
 
@@ -42,7 +47,9 @@ def test_archive_init_creates_an_empty_or_a_demo_archive(tmp_path: Path) -> None
 
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.NOT_ENTITLED)
     mail = tmp_path / "request.eml"
-    mail.write_bytes(request_mail(case, aog="aog@example.org", maintainer="m@example.org"))
+    raw = request_mail(case, aog="aog@example.org", maintainer="m@example.org")
+    # From an ARC contact of the embedded defaults (`@eso.org`): check judges as a run would.
+    mail.write_bytes(raw.replace(b"<arc.contact@example.org>", b"<arc.contact@eso.org>"))
     verdicts = {}
     for archive in (empty, demo):
         done = mailbot("check", "--json", "--archive", f"sqlite:///{archive}", str(mail),
@@ -123,7 +130,7 @@ def test_an_archive_config_error_stops_the_run_and_shunts_nothing(tmp_path: Path
 
     journal = Journal(config.path(config.mailbot.journal))
     try:
-        kinds = {r["kind"] for r in journal.db.execute("SELECT kind FROM messages")}
+        kinds = {outcome.kind for outcome in journal.outcomes()}
     finally:
         journal.close()
     assert "shunted" not in kinds and "request" not in kinds
@@ -156,3 +163,42 @@ def test_init_to_standard_output_and_into_a_new_directory(tmp_path: Path) -> Non
     nested = tmp_path / "etc" / "mailbot" / "mailbot.toml"
     assert mailbot("init", str(nested), home=tmp_path).returncode == 0
     assert nested.read_text() == sample
+
+
+@pytest.mark.parametrize("argv", [
+    ["--config", "x.toml", "outbox", "list"],
+    ["outbox", "--config", "x.toml", "list"],
+    ["outbox", "list", "--config", "x.toml"],
+    ["-c", "x.toml", "archive", "init", "a.sqlite"],
+    ["archive", "init", "a.sqlite", "-c", "x.toml"],
+])
+def test_config_is_taken_before_or_after_the_command(argv: list[str]) -> None:
+    assert parser().parse_args(argv).config == "x.toml"
+
+
+def test_a_group_needs_its_action_and_an_id_must_be_a_number(tmp_path: Path) -> None:
+    for args, words in ((("outbox",), "required: ACTION"), (("archive",), "required: ACTION"),
+                        (("retry", "x"), "argument JOB: invalid int value"),
+                        (("bogus",), "invalid choice: 'bogus'")):
+        done = mailbot(*args, home=tmp_path)
+        assert done.returncode == 2 and words in done.stderr, (args, done.stderr)
+
+
+def test_every_command_is_declared_once_and_listed_in_order() -> None:
+    names = [c.name for c in commands()]
+    assert len(names) == len(set(names))
+    assert list(dict.fromkeys(name.split()[0] for name in names)) == list(ORDER)
+    assert {"outbox list", "outbox show", "outbox approve", "outbox discard",
+            "archive init"} <= set(names)
+
+
+def test_ages_and_durations_are_measured_against_the_clock_given() -> None:
+    now = datetime(2025, 3, 2, 12, 0, tzinfo=UTC)
+    assert [display.age(stamp, now) for stamp in (
+        "2025-02-27T11:00:00+00:00", "2025-03-02T07:00:00+00:00",
+        "2025-03-02T11:48:00+00:00", "2025-03-02T11:59:20+00:00", None)] == [
+        "3d", "5h", "12m", "40s", "-"]
+    assert display.duration("2025-03-02T10:58:57+00:00", None, now) == "1:01:03"
+    assert display.duration("2025-03-02T10:00:00+00:00", "2025-03-02T10:00:09+00:00",
+                            now) == "0:00:09"
+    assert display.duration(None, None, now) == "-"

@@ -19,6 +19,7 @@ import pytest
 from mailbot import config as cfg
 from mailbot.demo import prepare
 from mailbot.journal import Journal
+from mailbot.states import MailState
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import SmtpServer
 from tests.settings import imap_table, smtp_table, write_settings
@@ -87,7 +88,7 @@ def test_list_shows_state_kind_age_recipients_subject_and_error(
     malformed_id, failure_id = queue(journal, [malformed, failure], held=True)
     with journal.transaction():
         journal.mark_sent(completion_id)
-        journal.set_outbox_state(failure_id, "queued", only_from=("held",))
+        journal.set_outbox_state(failure_id, MailState.QUEUED, only_from=(MailState.HELD,))
         journal.mark_attempt_failed(failure_id, "550 5.1.1 no such user", permanent=True)
 
     listing = out(mailbot(settings, "outbox", "list"))

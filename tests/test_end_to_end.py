@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import demo_archive
+from mailbot.archive import demo as demo_archive
 from mailbot.demo import request_mail
 from mailbot.model import VerdictCode, mous_file_form
 from tests.mails import body, parse

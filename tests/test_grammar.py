@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailbot import reply, textmail
-from mailbot.config import Config
+from mailbot.config import Addresses, Config
 from mailbot.grammar import parse_message, parse_trigger
-from mailbot.model import Malformed, NotARequest, Parsed, Request
+from mailbot.model import MOUS_URI, Malformed, NotARequest, Parsed, Request
 
 EMAILS = Path(__file__).parent / "emails"
 EXPECTED: dict[str, dict[str, Any]] = tomllib.loads(
@@ -287,9 +289,8 @@ def test_own_id_domains_come_from_the_caller_and_default_to_the_own_addresses() 
 
 
 def test_config_message_id_domain_is_recognised() -> None:
-    config = Config()
-    config.addresses.message_id_domain = "robot.example.org"
-    sent_id = reply.message_id(config, "verdict", "request:1")
+    config = Config(addresses=Addresses(message_id_domain="robot.example.org"))
+    sent_id = reply.message_id(config.reply_settings, "verdict", "request:1")
     raw = mail(headers=f"In-Reply-To: {sent_id}\n")
     result = parse(raw, own_id_domains=frozenset({config.message_id_domain}))
     assert isinstance(result, NotARequest) and sent_id in result.reason
@@ -523,6 +524,60 @@ def test_mous_refused(written: str) -> None:
     result = parse(mail(body, subject="ALMA: REQUEST FOR CALIBRATED DATA"))
     assert isinstance(result, Malformed), result
     assert any("is not a MOUS UID" in p for p in result.problems)
+
+
+NOT_A_UID = "is not a MOUS UID of the form uid___A001_X1296_X675 or uid://A001/X1296/X675"
+
+
+@pytest.mark.parametrize(
+    ("written", "problems"),
+    [
+        ("uid___$(touch_x) uid___$(touch_x)", [f"MOUS 'uid___$(touch_x)' {NOT_A_UID}"]),
+        ("UID___A001_X1296_X675 UID___A001_X1296_X675",
+         [f"MOUS 'UID___A001_X1296_X675' {NOT_A_UID}"]),
+        ("uid://A001/X1296/X675`id`, uid://A001/X1296/X675`id`",
+         [f"MOUS 'uid://A001/X1296/X675`id`' {NOT_A_UID}"]),
+        ("uid___A001_X1296_X675 uid___bad",
+         [f"MOUS 'uid___bad' {NOT_A_UID}",
+          "two MOUSs in one mail: send one mail per MOUS (uid___A001_X1296_X675, uid___bad)"]),
+    ],
+)
+def test_a_uid_like_token_that_is_no_mous_is_refused_however_often_named(
+        written: str, problems: list[str]) -> None:
+    body = REQUEST_BODY.replace("uid___A001_X1296_X675", written)
+    result = parse(mail(body, subject="ALMA: REQUEST FOR CALIBRATED DATA"))
+    assert isinstance(result, Malformed), result
+    assert list(result.problems) == problems
+
+
+# MOUS lines: a few tokens, each built of UID pieces (well-formed or not) or free text,
+# named once or repeated between separators, so that a line naming the same UID-like
+# token twice is common; and lines of any text at all.
+_ON_ONE_LINE = st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"))
+_UID_PIECES = st.sampled_from(["uid___", "uid://", "uid:/", "UID___", "A001", "_X1296", "/X1296",
+                               "_X675", "/X675", "uid___A001_X1296_X675", "uid://A001/X1296/X675",
+                               "uid___A001_X1296_X676", "$(touch_x)", "`id`", "."])
+_TOKEN = st.one_of(st.lists(_UID_PIECES, min_size=1, max_size=4).map("".join),
+                   st.text(_ON_ONE_LINE, max_size=6))
+_SEPARATOR = st.sampled_from([" ", "  ", ", ", ";", " and ", "\t"])
+
+
+@st.composite
+def _mous_lines(draw: st.DrawFn) -> str:
+    tokens = draw(st.lists(_TOKEN, min_size=1, max_size=3))
+    line = draw(st.sampled_from(tokens))
+    for token in draw(st.lists(st.sampled_from(tokens), max_size=3)):
+        line += draw(_SEPARATOR) + token
+    return line
+
+
+@given(st.one_of(_mous_lines(), st.text(_ON_ONE_LINE, max_size=60)), st.booleans())
+def test_a_request_names_its_mous_in_uri_form_whatever_the_mous_line_says(
+        line: str, also_in_subject: bool) -> None:
+    subject = "ALMA: REQUEST FOR CALIBRATED DATA" + (f" MOUS {line}" if also_in_subject else "")
+    body = REQUEST_BODY.replace("uid___A001_X1296_X675", line)
+    result = parse(mail(body, subject=subject))
+    assert not isinstance(result, Request) or MOUS_URI.fullmatch(result.mous), result
 
 
 def test_subject_in_uri_form_matches_body_in_file_form() -> None:

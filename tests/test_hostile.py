@@ -182,7 +182,8 @@ def test_fifty_thousand_disagreeing_projects_make_a_small_reply() -> None:
                        "'2018.1.00002.S', '2018.1.00003.S', '2018.1.00004.S' and 49995 more")
     assert isinstance(result, Malformed)
     config = Config()
-    reply = render_malformed(config, result, key="k", queued_at=RECEIVED)
+    reply = render_malformed(config.reply_settings, config.templates, result, key="k",
+                             queued_at=RECEIVED)
     assert len(reply.data) < config.replies.quote_max_bytes + 10_000
 
 
@@ -198,7 +199,8 @@ def test_a_megabyte_subject_makes_a_small_reply() -> None:
     result = parse(mail(body(ticket="helpdesk ticket none"), subject=subject))
     assert isinstance(result, Malformed)
     config = Config()
-    reply = render_malformed(config, result, key="k", queued_at=RECEIVED)
+    reply = render_malformed(config.reply_settings, config.templates, result, key="k",
+                             queued_at=RECEIVED)
     assert reply.subject == "Re: " + subject[:200] + "…"
     assert len(reply.data) < config.replies.quote_max_bytes + 10_000
 

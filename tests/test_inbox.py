@@ -26,7 +26,7 @@ import imapclient
 import pytest
 
 from mailbot import config as cfg
-from mailbot import demo_archive
+from mailbot.archive import demo as demo_archive
 from mailbot.demo import request_mail
 from mailbot.errors import ImapError, MailbotError
 from mailbot.inbox import ImapSource, connect_imap, message_id_key

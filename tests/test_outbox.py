@@ -25,7 +25,7 @@ import pytest
 
 from mailbot import config as cfg
 from mailbot.errors import ConfigError, ImapError, MailbotError, SmtpError
-from mailbot.journal import Journal, OutboxRow
+from mailbot.journal import Journal, MailRecord
 from mailbot.model import (
     Malformed,
     Origin,
@@ -37,9 +37,10 @@ from mailbot.model import (
 )
 from mailbot.outbox import copy_for_review, flush, without_bcc
 from mailbot.reply import render_completion, render_failure, render_malformed, render_verdict
+from mailbot.states import MailState
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import Received, SmtpServer, running_smtp
-from tests.settings import smtp_table, write_settings
+from tests.settings import changed, smtp_table, write_settings
 
 AOG = "aog@example.org"
 MAINTAINER = "maintainer@example.org"
@@ -69,9 +70,10 @@ def make_config(tmp: Path, smtp: SmtpServer | None = None, *, port: int | None =
         ),
     )
     if imap is not None:
-        config.inbox.imap = cfg.Imap(host=imap.host, port=imap.port, security="plain",
-                                     user=imap.user, retry_seconds=1.0)
-        config.outbox.review = cfg.Review(copy_to="imap", imap_folder="Mailbot/Sent")
+        imap_settings = cfg.Imap(host=imap.host, port=imap.port, security="plain",
+                                 user=imap.user, retry_seconds=1.0)
+        config = changed(config, inbox={"imap": imap_settings}, outbox={
+            "review": cfg.Review(copy_to="imap", imap_folder="Mailbot/Sent")})
     return config
 
 
@@ -96,21 +98,22 @@ def rendered(config: cfg.Config, n: int) -> OutgoingMail:
     """The n-th of a mix of every kind of mail the bot sends."""
     request = make_request(n)
     key = f"request:{n}"
+    inputs = config.reply_settings, config.templates
     match n % 4:
         case 0:
             verdict = Verdict(VerdictCode.NOT_ENTITLED, "entitlement")
-            return render_verdict(config, request, verdict, key=key, queued_at=QUEUED_AT)
+            return render_verdict(*inputs, request, verdict, key=key, queued_at=QUEUED_AT)
         case 1:
             result = StagingResult(ok=True, url=URL, deletion_date="Fri Mar 29 2024",
                                    exit_status=0)
-            return render_completion(config, request, result, key=key, queued_at=QUEUED_AT)
+            return render_completion(*inputs, request, result, key=key, queued_at=QUEUED_AT)
         case 2:
             malformed = Malformed(("no helpdesk ticket number",), request.origin)
-            return render_malformed(config, malformed, key=key, queued_at=QUEUED_AT)
+            return render_malformed(*inputs, malformed, key=key, queued_at=QUEUED_AT)
         case _:
             failed = StagingResult(ok=False, url=None, deletion_date=None, exit_status=1,
                                    problems=("exit status 1",))
-            return render_failure(config, request, command="stagecalms.sh ...",
+            return render_failure(*inputs, request, command="stagecalms.sh ...",
                                   output="Failed. Please investigate /tmp/x\n", result=failed,
                                   job_name=f"job-{n}-1", key=key, queued_at=QUEUED_AT)
 
@@ -149,7 +152,7 @@ def parse_strict(data: bytes) -> EmailMessage:
     return msg
 
 
-def assert_transmitted_as_queued(received: list[Received], rows: list[OutboxRow]) -> None:
+def assert_transmitted_as_queued(received: list[Received], rows: list[MailRecord]) -> None:
     """The server has exactly these mails, once each: envelope and bytes as stored."""
     got = Counter((r.mail_from, r.rcpt_tos, r.data) for r in received)
     want = Counter((m.mail_from, m.rcpt_to, m.data) for m in rows)
@@ -367,7 +370,7 @@ def test_server_closing_the_connection_ends_the_flush(
 def test_bcc_header_is_never_transmitted_nor_copied(
         tmp_path: Path, smtp: SmtpServer, journal: Journal) -> None:
     config = make_config(tmp_path, smtp)
-    config.outbox.review = cfg.Review(copy_to="directory")
+    config = changed(config, outbox={"review": cfg.Review(copy_to="directory")})
     mail = rendered(config, 1)
     head, sep, body = mail.data.partition(b"\r\n\r\n")
     leaky = head + b"\r\nBcc: arc.contact@example.org,\r\n maintainer@example.org" + sep + body
@@ -442,7 +445,7 @@ def test_trace_reports_each_step_in_order(
     ids = queue(journal, [rendered(config, n) for n in range(2)])
     events: list[tuple[str, int, str]] = []
 
-    def trace(event: str, mail: OutboxRow) -> None:
+    def trace(event: str, mail: MailRecord) -> None:
         # What the journal says at that instant: the mark follows the acceptance.
         events.append((event, mail.id, journal.outbox_mail(mail.id).state))
         if event == "accepted":
@@ -468,7 +471,7 @@ def test_held_mail_waits_for_approval(
     assert len(smtp.messages) == 1
 
     with journal.transaction():
-        assert journal.set_outbox_state(held[0], "queued", only_from=("held",))
+        assert journal.set_outbox_state(held[0], MailState.QUEUED, only_from=(MailState.HELD,))
     report = flush(config, journal)
     assert report.sent == [held[0]] and report.held == 1
     assert states(journal) == {normal: "sent", held[0]: "sent", held[1]: "held"}
@@ -538,7 +541,7 @@ def test_imap_outage_leaves_copies_for_the_next_run_without_resending(
     monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", imap.password)
     config = make_config(tmp_path, smtp, imap=imap)
     down = make_config(tmp_path, smtp, imap=imap)
-    down.inbox.imap.port = closed_port
+    down = changed(down, inbox={"imap": {"port": closed_port}})
     queue(journal, [rendered(config, n) for n in range(3)])
     assert len(flush(down, journal).sent) == 3
 

@@ -6,6 +6,7 @@ rewrites them (review the diff by eye before committing).
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import os
@@ -34,6 +35,8 @@ from mailbot.model import (
 )
 from mailbot.reply import (
     TRUNCATION_MARKER,
+    ReplySettings,
+    Templates,
     message_id,
     quote,
     render_completion,
@@ -85,6 +88,12 @@ def make_config(**replies: object) -> Config:
         replies=Replies(**replies),  # type: ignore[arg-type]
         verdicts=dict(VERDICT_LINES),
     )
+
+
+def inputs(config: Config | None = None) -> tuple[ReplySettings, Templates]:
+    """What the render functions are given of the settings (`make_config()` by default)."""
+    config = config or make_config()
+    return config.reply_settings, config.templates
 
 
 def mail_origin(**changes: object) -> Origin:
@@ -166,6 +175,12 @@ def failed_result() -> StagingResult:
     )
 
 
+def failure_mail(request: Request, output: str, key: str) -> OutgoingMail:
+    """The failure mail of job 7 of `request`, whose staging printed `output`."""
+    return render_failure(*inputs(), request, command=FAILURE_COMMAND, output=output,
+                          result=failed_result(), job_name="7", key=key, queued_at=QUEUED_AT)
+
+
 def verdict_case(
     code: VerdictCode, detail: dict[str, str] | None = None, **request_changes: object
 ) -> OutgoingMail:
@@ -173,7 +188,7 @@ def verdict_case(
         request_changes.setdefault("calfields", ("J0510+1800", "J0321+1234"))
     request = make_request(None, **request_changes)
     verdict = Verdict(code=code, check=code.value.lower(), detail=detail or {})
-    return render_verdict(make_config(), request, verdict, key="request:12", queued_at=QUEUED_AT)
+    return render_verdict(*inputs(), request, verdict, key="request:12", queued_at=QUEUED_AT)
 
 
 CASES: dict[str, Callable[[], OutgoingMail]] = {
@@ -193,14 +208,14 @@ CASES: dict[str, Callable[[], OutgoingMail]] = {
     ),
     "verdict_DUPLICATE": lambda: verdict_case(VerdictCode.DUPLICATE),
     "verdict_trigger_NOT_ENTITLED": lambda: render_verdict(
-        make_config(),
+        *inputs(),
         make_request(trigger_origin(), user_name="Judit Szulagyi", arc_contact="evkampe@eso.org"),
         Verdict(VerdictCode.NOT_ENTITLED, "entitlement"),
         key="request:13",
         queued_at=QUEUED_AT,
     ),
     "malformed": lambda: render_malformed(
-        make_config(),
+        *inputs(),
         Malformed(
             problems=("no helpdesk ticket line", "project 2017.1.727.S is not a project code"),
             origin=mail_origin(subject="Re: RE: Aw: ALMA: REQUEST FOR CALIBRATED DATA"),
@@ -209,25 +224,16 @@ CASES: dict[str, Callable[[], OutgoingMail]] = {
         queued_at=QUEUED_AT,
     ),
     "completion": lambda: render_completion(
-        make_config(), make_request(), ok_result(), key="request:12", queued_at=QUEUED_AT
+        *inputs(), make_request(), ok_result(), key="request:12", queued_at=QUEUED_AT
     ),
     "completion_trigger_ascii": lambda: render_completion(
-        make_config(),
+        *inputs(),
         make_request(trigger_origin(), user_name="Judit Szulagyi", arc_contact="evkampe@eso.org"),
         StagingResult(ok=True, url=URL, deletion_date=None, exit_status=0),
         key="request:13",
         queued_at=QUEUED_AT,
     ),
-    "failure": lambda: render_failure(
-        make_config(),
-        make_request(),
-        command=FAILURE_COMMAND,
-        output=FAILURE_OUTPUT,
-        result=failed_result(),
-        job_name="7",
-        key="job:7:attempt:1",
-        queued_at=QUEUED_AT,
-    ),
+    "failure": lambda: failure_mail(make_request(), FAILURE_OUTPUT, "job:7:attempt:1"),
 }
 
 
@@ -262,7 +268,7 @@ def test_golden(case: str) -> None:
 
 
 def test_every_reply_template_has_a_golden() -> None:
-    templates = Path(__file__).parents[1] / "mailbot" / "templates" / "replies"
+    templates = Path(__file__).parents[1] / "templates" / "replies"
     names = {p.name.removesuffix(".txt.j2") for p in templates.glob("*.txt.j2")}
     expected = {f"verdict_{c.value}" for c in VerdictCode if c is not VerdictCode.STAGE}
     assert names == expected | {"malformed", "completion", "failure"}
@@ -339,7 +345,7 @@ def test_cc_copies_recipients_given_with_display_names() -> None:
         cc=('"Petry, Dirk" <DPetry@eso.org>', "dpetry@eso.org", "Elisabeth <EKarrstrom@eso.org>"),
     )
     mail = render_verdict(
-        make_config(),
+        *inputs(),
         make_request(origin),
         Verdict(VerdictCode.NOT_DELIVERED, "state"),
         key="request:1",
@@ -352,7 +358,7 @@ def test_cc_copies_recipients_given_with_display_names() -> None:
 def test_verdict_reply_goes_to_reply_to_when_set() -> None:
     origin = mail_origin(reply_to=("helpdesk@eso.org",))
     mail = render_verdict(
-        make_config(),
+        *inputs(),
         make_request(origin),
         Verdict(VerdictCode.NOT_DELIVERED, "state", {"state": "Processing"}),
         key="request:1",
@@ -366,10 +372,10 @@ def test_verdict_reply_goes_to_reply_to_when_set() -> None:
 
 
 def test_verdict_lines_come_from_config() -> None:
-    config = make_config()
-    config.verdicts["NOT_DELIVERED"] = "MOUS NICHT GELIEFERT – bitte prüfen"
+    lines = {**VERDICT_LINES, "NOT_DELIVERED": "MOUS NICHT GELIEFERT – bitte prüfen"}
+    config = dataclasses.replace(make_config(), verdicts=lines)
     mail = render_verdict(
-        config,
+        *inputs(config),
         make_request(),
         Verdict(VerdictCode.NOT_DELIVERED, "state"),
         key="request:1",
@@ -409,7 +415,7 @@ def test_long_message_ids_are_copied_verbatim() -> None:
     refs = tuple(f"<ref{i}@example.org>" for i in range(40))
     origin = mail_origin(message_id=long_id, references=(*refs, "not an id", "<a b@c>"))
     mail = render_verdict(
-        make_config(),
+        *inputs(),
         make_request(origin),
         Verdict(VerdictCode.CYCLE_0, "cycle0"),
         key="request:2",
@@ -440,7 +446,7 @@ def test_long_message_ids_are_copied_verbatim() -> None:
 def test_reply_subject_has_one_re(subject: str) -> None:
     assert reply_subject(subject) == "Re: ALMA: REQUEST"
     mail = render_verdict(
-        make_config(),
+        *inputs(),
         make_request(mail_origin(subject=subject)),
         Verdict(VerdictCode.CYCLE_0, "cycle0"),
         key="request:3",
@@ -475,26 +481,17 @@ def test_any_request_renders_to_clean_bytes(
     request = make_request(origin, user_name=name, ticket=ticket)
     mails = [
         render_verdict(
-            make_config(),
+            *inputs(),
             request,
             Verdict(VerdictCode.NOT_ENTITLED, "entitlement"),
             key="k",
             queued_at=QUEUED_AT,
         ),
         render_malformed(
-            make_config(), Malformed((subject or "x",), origin), key="k", queued_at=QUEUED_AT
+            *inputs(), Malformed((subject or "x",), origin), key="k", queued_at=QUEUED_AT
         ),
-        render_completion(make_config(), request, ok_result(), key="k", queued_at=QUEUED_AT),
-        render_failure(
-            make_config(),
-            request,
-            command=FAILURE_COMMAND,
-            output=text,
-            result=failed_result(),
-            job_name="7",
-            key="k",
-            queued_at=QUEUED_AT,
-        ),
+        render_completion(*inputs(), request, ok_result(), key="k", queued_at=QUEUED_AT),
+        failure_mail(request, text, "k"),
     ]
     for mail in mails:
         lines = mail.data.split(b"\r\n")
@@ -513,7 +510,7 @@ def test_any_request_renders_to_clean_bytes(
 def test_long_and_non_ascii_subject_stays_within_limits() -> None:
     subject = "Aw: ALMA: Anfrage von Kärrström " + "x" * 1200
     mail = render_verdict(
-        make_config(),
+        *inputs(),
         make_request(mail_origin(subject=subject)),
         Verdict(VerdictCode.CYCLE_0, "cycle0"),
         key="request:4",
@@ -544,7 +541,7 @@ def test_quote_is_capped_at_a_character_boundary() -> None:
 def test_reply_quote_is_capped_by_config() -> None:
     origin = mail_origin(text="line of the request\n" * 5000)
     mail = render_verdict(
-        make_config(quote_max_bytes=200),
+        *inputs(make_config(quote_max_bytes=200)),
         make_request(origin),
         Verdict(VerdictCode.CYCLE_0, "cycle0"),
         key="request:5",
@@ -632,7 +629,7 @@ def test_the_corpus_has_malformed_mails_and_triggers() -> None:
                          ids=[n for n, _ in CORPUS_MALFORMED])
 def test_an_echoed_malformed_reply_is_not_answered_again(name: str, malformed: Malformed) -> None:
     config = make_config()
-    mail = render_malformed(config, malformed, key=f"message:{name}", queued_at=QUEUED_AT)
+    mail = render_malformed(*inputs(config), malformed, key=f"message:{name}", queued_at=QUEUED_AT)
     assert "please create the calibrated MS for MOUS <" in text_of(parse(mail.data))
     for subject in echo_subjects(mail):
         plain = read_echo(echo(mail, subject), config)
@@ -670,10 +667,10 @@ def test_the_malformed_format_lines_are_copyable_and_short() -> None:
 
 RENDERERS: dict[str, Callable[[Config, Origin], OutgoingMail]] = {
     "verdict": lambda config, origin: render_verdict(
-        config, make_request(origin), Verdict(VerdictCode.NOT_ENTITLED, "entitlement"),
+        *inputs(config), make_request(origin), Verdict(VerdictCode.NOT_ENTITLED, "entitlement"),
         key="request:1", queued_at=QUEUED_AT),
     "malformed": lambda config, origin: render_malformed(
-        config, Malformed(("no 'project' line",), origin), key="message:<m@x>",
+        *inputs(config), Malformed(("no 'project' line",), origin), key="message:<m@x>",
         queued_at=QUEUED_AT),
 }
 
@@ -774,7 +771,7 @@ def test_completion_blind_copies_only_in_envelope() -> None:
 def test_completion_takes_retention_and_signature_from_config() -> None:
     config = make_config(retention_days=14, signature="Mit freundlichen Grüßen\nAOG")
     result = StagingResult(ok=True, url=URL, deletion_date=None, exit_status=0)
-    mail = render_completion(config, make_request(), result, key="r", queued_at=QUEUED_AT)
+    mail = render_completion(*inputs(config), make_request(), result, key="r", queued_at=QUEUED_AT)
     body = text_of(parse(mail.data))
     assert "It will be deleted 14 days from now.\n" in body
     assert body.endswith("\n\nMit freundlichen Grüßen\nAOG\n")
@@ -790,7 +787,7 @@ def test_completion_takes_retention_and_signature_from_config() -> None:
 )
 def test_completion_refuses_without_success_and_url(result: StagingResult) -> None:
     with pytest.raises(ValueError):
-        render_completion(make_config(), make_request(), result, key="r", queued_at=QUEUED_AT)
+        render_completion(*inputs(), make_request(), result, key="r", queued_at=QUEUED_AT)
 
 
 # --- failure ----------------------------------------------------------------------------
@@ -798,16 +795,7 @@ def test_completion_refuses_without_success_and_url(result: StagingResult) -> No
 
 def test_failure_carries_the_entire_output() -> None:
     output = "".join(f"line {i} of the staging log\n" for i in range(20_000)) + FAILURE_OUTPUT
-    mail = render_failure(
-        make_config(),
-        make_request(),
-        command=FAILURE_COMMAND,
-        output=output,
-        result=failed_result(),
-        job_name="7",
-        key="job:7:attempt:1",
-        queued_at=QUEUED_AT,
-    )
+    mail = failure_mail(make_request(), output, "job:7:attempt:1")
     msg = parse(mail.data)
     body = text_of(msg)
     assert output in body  # never truncated, the 1500-char line included
@@ -843,16 +831,7 @@ def test_failure_names_everything_the_maintainer_needs() -> None:
 
 def test_failure_output_with_odd_characters_is_kept_encodable() -> None:
     output = "progress 10%\rprogress 100%\nbad byte \udcff here\n\x00nul\n"
-    mail = render_failure(
-        make_config(),
-        make_request(),
-        command=FAILURE_COMMAND,
-        output=output,
-        result=failed_result(),
-        job_name="7",
-        key="job:7:attempt:2",
-        queued_at=QUEUED_AT,
-    )
+    mail = failure_mail(make_request(), output, "job:7:attempt:2")
     body = text_of(parse(mail.data))
     assert "progress 10%\nprogress 100%\nbad byte ? here\n\x00nul" in body
 
@@ -861,27 +840,28 @@ def test_failure_output_with_odd_characters_is_kept_encodable() -> None:
 
 
 def test_message_id_is_deterministic() -> None:
-    config = make_config()
-    first = message_id(config, "verdict", "request:12")
-    assert first == message_id(config, "verdict", "request:12")
-    assert first != message_id(config, "verdict", "request:13")
-    assert first != message_id(config, "completion", "request:12")
+    settings = make_config().reply_settings
+    first = message_id(settings, "verdict", "request:12")
+    assert first == message_id(settings, "verdict", "request:12")
+    assert first != message_id(settings, "verdict", "request:13")
+    assert first != message_id(settings, "completion", "request:12")
     assert re.fullmatch(r"<mailbot\.verdict\.[0-9a-f]{24}@eso\.org>", first)
-    config.addresses.message_id_domain = "mailbot.example.org"
-    assert message_id(config, "verdict", "request:12").endswith("@mailbot.example.org>")
+    other = dataclasses.replace(settings, message_id_domain="mailbot.example.org")
+    assert message_id(other, "verdict", "request:12").endswith("@mailbot.example.org>")
 
 
 def test_rendering_twice_gives_the_same_bytes() -> None:
     for build in CASES.values():
         first, second = build(), build()
         assert first == second
-    assert CASES["completion"]().message_id == message_id(make_config(), "completion", "request:12")
+    assert CASES["completion"]().message_id == message_id(
+        make_config().reply_settings, "completion", "request:12")
 
 
 def test_naive_queued_at_is_refused() -> None:
     with pytest.raises(ValueError):
         render_completion(
-            make_config(), make_request(), ok_result(), key="r", queued_at=datetime(2019, 9, 27)
+            *inputs(), make_request(), ok_result(), key="r", queued_at=datetime(2019, 9, 27)
         )
 
 
@@ -890,7 +870,7 @@ def test_unknown_template_variable_fails_loudly(tmp_path: Path) -> None:
     config = make_config(templates_dir=str(tmp_path))
     with pytest.raises(jinja2.UndefinedError):
         render_verdict(
-            config,
+            *inputs(config),
             make_request(),
             Verdict(VerdictCode.CYCLE_0, "cycle0"),
             key="request:1",
@@ -903,7 +883,8 @@ def test_custom_templates_dir_is_used(tmp_path: Path) -> None:
         '{%- set subject = "Ihre Daten " ~ ticket -%}\nHier: {{ url }}\n'
     )
     config = make_config(templates_dir=str(tmp_path))
-    mail = render_completion(config, make_request(), ok_result(), key="r", queued_at=QUEUED_AT)
+    mail = render_completion(*inputs(config), make_request(), ok_result(), key="r",
+                             queued_at=QUEUED_AT)
     assert mail.subject == "Ihre Daten 16140"
     assert text_of(parse(mail.data)) == f"Hier: {URL}\n"
 
@@ -912,4 +893,5 @@ def test_completion_template_without_subject_fails(tmp_path: Path) -> None:
     (tmp_path / "completion.txt.j2").write_text("{{ url }}\n")
     config = make_config(templates_dir=str(tmp_path))
     with pytest.raises(jinja2.TemplateError):
-        render_completion(config, make_request(), ok_result(), key="r", queued_at=QUEUED_AT)
+        render_completion(*inputs(config), make_request(), ok_result(), key="r",
+                          queued_at=QUEUED_AT)

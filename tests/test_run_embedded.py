@@ -15,13 +15,16 @@ from pathlib import Path
 import pytest
 
 from mailbot import config as cfg
-from mailbot import demo_archive, grammar
+from mailbot import grammar
 from mailbot.archive import Archive
+from mailbot.archive import demo as demo_archive
 from mailbot.demo import prepare, request_mail
 from mailbot.errors import AlreadyRunning, ArchiveError
 from mailbot.journal import Journal
 from mailbot.model import VerdictCode, mous_file_form
 from mailbot.run import RunReport, run_once, single_instance
+from mailbot.states import MessageKind
+from tests.settings import changed
 
 
 def run_until_idle(config: cfg.Config, limit: float = 60) -> list[RunReport]:
@@ -216,7 +219,7 @@ def test_overlapping_run_leaves_quietly(demo: tuple[cfg.Config, dict[str, str]])
 
 def test_held_mail_leaves_only_after_approval(tmp_path: Path) -> None:
     config, _ = prepare(tmp_path / "demo", duration=0.1)
-    config.outbox.review.hold = ["verdict"]
+    config = changed(config, outbox={"review": {"hold": ("verdict",)}})
     run_until_idle(config)
     journal = Journal(config.path(config.mailbot.journal))
     try:
@@ -252,9 +255,8 @@ def test_trigger_file_stays_while_active_and_goes_after_completion(tmp_path: Pat
         file.unlink()
     triggers = tmp_path / "triggers"
     triggers.mkdir()
-    config.inbox.sources = ["triggers"]
-    config.mailbot.cutover = "2000-01-01T00:00:00Z"
-    config.inbox.triggers.path = str(triggers)
+    config = changed(config, inbox={"sources": ("triggers",), "triggers": {"path": str(triggers)}},
+                     mailbot={"cutover": "2000-01-01T00:00:00Z"})
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
     name = f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
     (triggers / name).write_text(trigger_text(config, case), encoding="utf-8")
@@ -310,9 +312,8 @@ def test_mail_and_trigger_of_one_request_are_served_once(tmp_path: Path,
     triggers.mkdir()
     name = f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
     (triggers / name).write_text(trigger_text(config, case), encoding="utf-8")
-    config.inbox.sources = order
-    config.mailbot.cutover = "2000-01-01T00:00:00Z"
-    config.inbox.triggers.path = str(triggers)
+    config = changed(config, inbox={"sources": tuple(order), "triggers": {"path": str(triggers)}},
+                     mailbot={"cutover": "2000-01-01T00:00:00Z"})
 
     first = run_once(config)
     assert first.kinds == {"request": 1, "twin": 1}
@@ -344,7 +345,7 @@ def test_shunted_mail_is_listed_and_reprocessed_after_the_fix(
     assert attention.count("bug in the grammar") == 3 and "REQUEST FOR CALIBRATED" in attention
     journal = Journal(config.path(config.mailbot.journal))
     try:
-        shunted = [row["id"] for row in journal.shunted()]
+        shunted = [row.id for row in journal.messages_of(MessageKind.SHUNTED)]
     finally:
         journal.close()
 
@@ -358,7 +359,7 @@ def test_shunted_mail_is_listed_and_reprocessed_after_the_fix(
     try:
         verdicts = [r["verdict"] for r in journal.db.execute(
             "SELECT verdict FROM requests WHERE ticket = '16140' ORDER BY id")]
-        assert journal.shunted() == []
+        assert journal.messages_of(MessageKind.SHUNTED) == []
     finally:
         journal.close()
     assert verdicts == ["STAGE", "DUPLICATE"]
@@ -482,8 +483,7 @@ def test_trigger_files_from_before_the_cutover_are_left_alone(tmp_path: Path) ->
     config, _ = prepare(tmp_path / "demo", duration=0.1)
     triggers = tmp_path / "triggers"
     triggers.mkdir()
-    config.inbox.sources = ["triggers"]
-    config.inbox.triggers.path = str(triggers)
+    config = changed(config, inbox={"sources": ("triggers",), "triggers": {"path": str(triggers)}})
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
     old = triggers / f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
     old.write_text(trigger_text(config, case), encoding="utf-8")
@@ -498,8 +498,8 @@ def test_trigger_files_from_before_the_cutover_are_left_alone(tmp_path: Path) ->
 
 def test_trigger_directory_trouble_is_an_outage_and_the_rest_goes_on(tmp_path: Path) -> None:
     config, _ = prepare(tmp_path / "demo", duration=0.1)
-    config.inbox.sources = ["maildir", "triggers"]
-    config.inbox.triggers.path = str(tmp_path / "not-mounted")
+    config = changed(config, inbox={"sources": ("maildir", "triggers"),
+                                    "triggers": {"path": str(tmp_path / "not-mounted")}})
     report = run_once(config)
     assert [str(o) for o in report.outages] == [
         f"trigger directory unavailable: {tmp_path / 'not-mounted'} is not a readable directory"]
@@ -509,7 +509,7 @@ def test_trigger_directory_trouble_is_an_outage_and_the_rest_goes_on(tmp_path: P
 
 def test_a_malformed_flood_from_one_sender_is_held_for_aog(tmp_path: Path) -> None:
     config, inbox_new = empty_demo(tmp_path, duration=0.1)
-    config.replies.malformed_per_day = 2
+    config = changed(config, replies={"malformed_per_day": 2})
     for n in range(4):
         (inbox_new / f"{n}.echo.mailbot").write_bytes(
             b"From: Ticket System <tickets@example.org>\r\nTo: aog@eso.org\r\n"
@@ -536,13 +536,13 @@ def test_a_retry_runs_the_command_as_configured_now(tmp_path: Path) -> None:
     (inbox_new / "1.request.mailbot").write_bytes(
         request_mail(case, aog=config.addresses.aog, maintainer=config.addresses.maintainer))
     good = config.staging.command
-    config.staging.command = str(tmp_path / "not-installed" / "stagecalms.sh")
+    config = changed(config, staging={"command": str(tmp_path / "not-installed" / "stagecalms.sh")})
     run_until_idle(config)
     journal = Journal(config.path(config.mailbot.journal))
     try:
         (failed,) = journal.jobs("failed")
         assert "not-installed" in failed.command
-        config.staging.command = good
+        config = changed(config, staging={"command": good})
         scheduler.retry(journal, failed.id)
     finally:
         journal.close()
@@ -592,11 +592,12 @@ def test_requests_from_outside_the_arc_are_never_served(tmp_path: Path) -> None:
 
     journal = Journal(config.path(config.mailbot.journal))
     try:
-        first = journal.shunted("untrusted")[0]["id"]
+        first = journal.messages_of(MessageKind.UNTRUSTED)[0].id
     finally:
         journal.close()
     assert reprocess(config, first) == "untrusted", "still not an ARC contact"
-    config.addresses.arc_contacts.append("mallory@attacker.example")
+    contacts = (*config.addresses.arc_contacts, "mallory@attacker.example")
+    config = changed(config, addresses={"arc_contacts": contacts})
     assert reprocess(config, first) == "request"
     run_until_idle(config)
     (completion,) = [p for p in sent_files(config) if p.name.endswith("-completion.eml")]

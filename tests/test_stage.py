@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -46,6 +47,7 @@ from mailbot.stage import (
     well_formed_url,
 )
 from tests.servers.sshd import SshServer, running_sshd
+from tests.settings import changed, config_in
 
 MOUS = "uid://A001/X1296/X675"
 CALFIELD_WORD = r"[A-Za-z0-9+._-]+(,[A-Za-z0-9+._-]+)*"
@@ -63,17 +65,23 @@ def sshd_server() -> Iterator[SshServer]:
 
 
 def make_config(server: SshServer, data_dir: Path, kind: str = "ssh") -> Config:
-    config = Config()
-    config.mailbot.data_dir = str(data_dir)
-    config.staging.transport = kind
-    config.staging.jobs_dir = "{data_dir}/jobs"
-    ssh = config.staging.ssh
-    ssh.host, ssh.port, ssh.user = server.host, server.port, server.user
-    ssh.key_file, ssh.known_hosts = str(server.key_file), str(server.known_hosts)
-    ssh.key_passphrase_env = "MAILBOT_TEST_SSH_PASSPHRASE"
-    ssh.connect_timeout = 5.0
-    ssh.retry_seconds = 1.5
-    return config
+    ssh = {
+        "host": server.host,
+        "port": server.port,
+        "user": server.user,
+        "key_file": str(server.key_file),
+        "known_hosts": str(server.known_hosts),
+        "key_passphrase_env": "MAILBOT_TEST_SSH_PASSPHRASE",
+        "connect_timeout": 5.0,
+        "retry_seconds": 1.5,
+    }
+    return config_in(data_dir, staging={"transport": kind, "jobs_dir": "{data_dir}/jobs",
+                                        "ssh": ssh})
+
+
+def with_ssh(config: Config, **ssh: Any) -> Config:
+    """`config` with some of its staging.ssh settings changed."""
+    return changed(config, staging={"ssh": ssh})
 
 
 @pytest.fixture(scope="module", params=["local", "ssh"])
@@ -133,9 +141,7 @@ def test_launch_returns_at_once_and_poll_follows_the_job(
     root = tmp_path / "sim"
     root.mkdir()
     (root / "duration").write_text("1.0")
-    config = Config()
-    config.mailbot.data_dir = str(tmp_path)
-    config.staging.command = simulator_command(root)
+    config = config_in(tmp_path, staging={"command": simulator_command(root)})
     command = command_line(stagecalms_argv(config, a_request(("J0510+1800",))))
 
     began = time.monotonic()
@@ -249,16 +255,15 @@ def test_run_timeout_is_a_fault_and_the_transport_stays_usable(transport: Transp
 
 
 def test_open_transport_refuses_an_unknown_kind(tmp_path: Path) -> None:
-    config = Config()
-    config.staging.transport = "telnet"
+    config = changed(Config(), staging={"transport": "telnet"})
     with pytest.raises(ConfigError):
         open_transport(config)
 
 
 def test_wrong_host_key_is_refused_and_nothing_runs(sshd_server: SshServer, tmp_path: Path) -> None:
-    config = make_config(sshd_server, tmp_path)
-    config.staging.ssh.known_hosts = str(sshd_server.wrong_known_hosts)
-    config.staging.ssh.retry_seconds = 10  # must not be spent: a key mismatch is never retried
+    # retry_seconds must not be spent: a key mismatch is never retried.
+    config = with_ssh(make_config(sshd_server, tmp_path),
+                      known_hosts=str(sshd_server.wrong_known_hosts), retry_seconds=10)
     began = time.monotonic()
     with pytest.raises(HostKeyError) as caught:
         launch(open_transport(config), jobs_dir(config), "job-1-1", "touch ran")
@@ -275,8 +280,7 @@ def test_unknown_host_is_refused(sshd_server: SshServer, tmp_path: Path, other_h
     # Empty, or the server's own key listed under another port (so another host).
     line = sshd_server.known_hosts.read_text().replace(f":{sshd_server.port} ", ":2222 ")
     known_hosts.write_text(line if other_host else "")
-    config = make_config(sshd_server, tmp_path)
-    config.staging.ssh.known_hosts = str(known_hosts)
+    config = with_ssh(make_config(sshd_server, tmp_path), known_hosts=str(known_hosts))
     with pytest.raises(HostKeyError, match=re.escape(str(known_hosts))):
         open_transport(config)
 
@@ -284,15 +288,13 @@ def test_unknown_host_is_refused(sshd_server: SshServer, tmp_path: Path, other_h
 def test_damaged_known_hosts_is_refused(sshd_server: SshServer, tmp_path: Path) -> None:
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{sshd_server.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA\n")
-    config = make_config(sshd_server, tmp_path)
-    config.staging.ssh.known_hosts = str(known_hosts)
+    config = with_ssh(make_config(sshd_server, tmp_path), known_hosts=str(known_hosts))
     with pytest.raises(HostKeyError, match="cannot read known_hosts"):
         open_transport(config)
 
 
 def test_missing_known_hosts_is_refused(sshd_server: SshServer, tmp_path: Path) -> None:
-    config = make_config(sshd_server, tmp_path)
-    config.staging.ssh.known_hosts = str(tmp_path / "nowhere")
+    config = with_ssh(make_config(sshd_server, tmp_path), known_hosts=str(tmp_path / "nowhere"))
     with pytest.raises(HostKeyError, match="does not exist"):
         open_transport(config)
 
@@ -300,7 +302,7 @@ def test_missing_known_hosts_is_refused(sshd_server: SshServer, tmp_path: Path) 
 def test_closed_port_is_retried_then_an_outage(sshd_server: SshServer, tmp_path: Path) -> None:
     config = make_config(sshd_server, tmp_path)
     with socket_closed_port() as port:
-        config.staging.ssh.port = port
+        config = with_ssh(config, port=port)
         began = time.monotonic()
         with pytest.raises(SshError) as caught:
             open_transport(config)
@@ -324,9 +326,7 @@ def socket_closed_port() -> Iterator[int]:
 def test_refused_key_is_not_retried(sshd_server: SshServer, tmp_path: Path) -> None:
     stranger = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
-    config = make_config(sshd_server, tmp_path)
-    config.staging.ssh.key_file = str(stranger)
-    config.staging.ssh.retry_seconds = 10
+    config = with_ssh(make_config(sshd_server, tmp_path), key_file=str(stranger), retry_seconds=10)
     began = time.monotonic()
     with pytest.raises(ConfigError, match="refused the key"):
         open_transport(config)
@@ -343,8 +343,7 @@ def test_key_passphrase_comes_from_the_environment(
         check=True,
         capture_output=True,
     )
-    config = make_config(sshd_server, tmp_path)
-    config.staging.ssh.key_file = str(locked)
+    config = with_ssh(make_config(sshd_server, tmp_path), key_file=str(locked))
     monkeypatch.delenv("MAILBOT_TEST_SSH_PASSPHRASE", raising=False)
     with pytest.raises(ConfigError, match="passphrase"):
         open_transport(config)
@@ -370,8 +369,7 @@ def test_key_passphrase_comes_from_the_environment(
 @settings(max_examples=25, deadline=None)
 @given(calfield=st.from_regex(CALFIELD_WORD, fullmatch=True))
 def test_calfields_reach_the_staging_host_verbatim(transport: Transport, calfield: str) -> None:
-    config = Config()
-    config.staging.command = ECHO
+    config = changed(Config(), staging={"command": ECHO})
     request = a_request(tuple(calfield.split(",")))
     argv = stagecalms_argv(config, request)
     status, output = transport.run(command_line(argv), 10)
@@ -436,9 +434,8 @@ def test_hostile_first_words_are_not_assignments_or_options(transport: Transport
 
 
 def test_stagecalms_argv_expands_data_dir_in_each_word() -> None:
-    config = Config()
-    config.mailbot.data_dir = "/srv/mail bot"
-    config.staging.command = "/opt/bin/stagecalms.sh --root {data_dir}/staging"
+    config = config_in("/srv/mail bot",
+                       staging={"command": "/opt/bin/stagecalms.sh --root {data_dir}/staging"})
     assert stagecalms_argv(config, a_request()) == [
         "/opt/bin/stagecalms.sh",
         "--root",

@@ -33,7 +33,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbot import config as cfg
-from mailbot import demo_archive, grammar, stage
+from mailbot import grammar, stage
+from mailbot.archive import demo as demo_archive
 from mailbot.demo import request_mail
 from mailbot.errors import SshError
 from mailbot.journal import Journal
@@ -43,7 +44,15 @@ from mailbot.scheduler import cancel
 from tests.mails import body, parse
 from tests.servers.smtp import Received, SmtpServer
 from tests.servers.sshd import SshServer
-from tests.settings import PAST, simulator_command, smtp_table, ssh_table, write_settings
+from tests.settings import (
+    PAST,
+    changed,
+    config_in,
+    simulator_command,
+    smtp_table,
+    ssh_table,
+    write_settings,
+)
 
 AOG = "aog@example.org"
 MAINTAINER = "maintainer@example.org"
@@ -527,13 +536,10 @@ def admitted_field_characters() -> str:
 @pytest.fixture(scope="module")
 def ssh_transport(sshd: SshServer, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[stage.Transport]:
-    config = cfg.Config()
-    config.mailbot.data_dir = str(tmp_path_factory.mktemp("quoting"))
-    config.staging.transport = "ssh"
-    ssh = config.staging.ssh
-    ssh.host, ssh.port, ssh.user = sshd.host, sshd.port, sshd.user
-    ssh.key_file, ssh.known_hosts = str(sshd.key_file), str(sshd.known_hosts)
-    ssh.connect_timeout, ssh.retry_seconds = 5, 2
+    ssh = {"host": sshd.host, "port": sshd.port, "user": sshd.user,
+           "key_file": str(sshd.key_file), "known_hosts": str(sshd.known_hosts),
+           "connect_timeout": 5, "retry_seconds": 2}
+    config = config_in(tmp_path_factory.mktemp("quoting"), staging={"transport": "ssh", "ssh": ssh})
     transport = stage.open_transport(config)
     yield transport
     transport.close()
@@ -551,8 +557,7 @@ def test_every_admitted_character_reaches_the_host_verbatim(
     assert isinstance(parsed, Request), parsed
     assert parsed.calfields == tuple(fields)
 
-    config = cfg.Config()
-    config.staging.command = ECHO
+    config = changed(cfg.Config(), staging={"command": ECHO})
     argv = stage.stagecalms_argv(config, parsed)
     assert argv[2:] == [FIRST.project, FIRST.mous, "16140", "X", ",".join(fields)]
     expected = "".join(f"[{word}]\n" for word in argv[2:])

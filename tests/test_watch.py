@@ -10,7 +10,7 @@ import time
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from mailbot import demo_archive
+from mailbot.archive import demo as demo_archive
 from mailbot.demo import request_mail
 from mailbot.model import VerdictCode
 from tests.servers.dovecot import ImapServer

@@ -1,0 +1,206 @@
+"""Connections to the archive database: SQLite or Oracle, opened with bounded retries.
+
+On SQLite the archive file is attached read-only as `alma`, so that the
+queries' `alma.account` means the same as on Oracle. Which faults are worth
+another try, and how a fault reads in one line, is decided here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+
+import oracledb
+
+from mailbot.config import Config, secret
+from mailbot.errors import ArchiveError, ConfigError
+from mailbot.retry import ConnectRetry
+from mailbot.text import one_line
+
+ORACLE_DEFAULT_PORT = 1521
+# Oracle errors that a retry cannot cure: wrong credentials, locked or expired account.
+_PERMANENT_ORACLE = frozenset({"ORA-01017", "ORA-01005", "ORA-28000", "ORA-28001", "ORA-01045"})
+# What a driver raises for a database that is down, gone or refusing a statement.
+DRIVER_ERRORS = (sqlite3.Error, oracledb.Error, OSError)
+
+Rows = tuple[list[str], list[Sequence[Any]]]  # column names as the driver gives them, rows
+
+
+class Connection(Protocol):
+    """An open archive database: runs a statement, returns its column names and rows."""
+
+    def rows(self, sql: str, binds: dict[str, str]) -> Rows: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteConnection:
+    """An in-memory database with the archive file attached read-only as `alma`."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(":memory:", uri=True)
+        try:
+            self._db.execute("ATTACH DATABASE ? AS alma", (f"file:{quote(str(path))}?mode=ro",))
+            # ATTACH is lazy about the file's content: read it now, so a file that
+            # is not a database fails here and not in the middle of a decision.
+            self._db.execute("SELECT COUNT(*) FROM alma.sqlite_master").fetchone()
+        except sqlite3.Error:
+            self._db.close()
+            raise
+
+    def rows(self, sql: str, binds: dict[str, str]) -> Rows:
+        cursor = self._db.execute(sql, binds)
+        try:
+            return _names(cursor.description), cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class OracleConnection:
+    """An oracledb thin connection driven by a private event loop.
+
+    The asyncio API is used because only it can bound the whole connect: thin
+    mode has no connect timeout, and a peer that accepts TCP but never answers
+    makes the blocking `connect()` hang for ever.
+    """
+
+    def __init__(self, params: dict[str, Any], timeout: float, query_timeout: float) -> None:
+        self._runner = asyncio.Runner()
+        try:
+            self._conn = self._runner.run(_bounded(params, timeout))
+        except BaseException:
+            self._runner.close()
+            raise
+        # A query that hangs must end the run (an outage), not block cron for ever.
+        self._conn.call_timeout = int(query_timeout * 1000)
+
+    def rows(self, sql: str, binds: dict[str, str]) -> Rows:
+        return self._runner.run(self._rows(sql, binds))
+
+    async def _rows(self, sql: str, binds: dict[str, str]) -> Rows:
+        with self._conn.cursor() as cursor:
+            await cursor.execute(sql, binds)
+            rows = await cursor.fetchall()
+            return _names(cursor.description), rows
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self._conn.close())
+        except oracledb.Error:
+            pass  # already broken: nothing left to release on the server side
+        finally:
+            self._runner.close()
+
+
+async def _bounded(params: dict[str, Any], timeout: float) -> Any:
+    # connect_async needs the running loop, so it is called in here.
+    return await asyncio.wait_for(_connect_async(params), timeout)
+
+
+async def _connect_async(params: dict[str, Any]) -> Any:
+    return await oracledb.connect_async(**params)
+
+
+def _names(description: Sequence[Sequence[Any]] | None) -> list[str]:
+    return [str(column[0]) for column in description or ()]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the archive is: a display URL and how to connect to it."""
+
+    url: str
+    connect: Callable[[], Connection]
+
+
+def target_of(config: Config, url: str) -> Target:
+    """Where `archive.url` points; a malformed URL or a missing password is a ConfigError."""
+    if url.startswith("sqlite:"):
+        return _sqlite_target(url)
+    if url.startswith("oracle:"):
+        return _oracle_target(config, url)
+    raise ConfigError(f"archive.url must start with sqlite:// or oracle://, not {url!r}")
+
+
+def _sqlite_target(url: str) -> Target:
+    """`sqlite:///abs/path`; also `sqlite:////abs/path`, which `{data_dir}` expands to."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ConfigError(f"archive.url must be sqlite:///ABSOLUTE/PATH, not {url!r}")
+    rest = url[len(prefix) :]
+    path = Path(rest if rest.startswith(("/", "~")) else "/" + rest).expanduser()
+    return Target(f"sqlite://{path}", lambda: SqliteConnection(path))
+
+
+def _oracle_target(config: Config, url: str) -> Target:
+    settings = config.archive
+    parts = urlsplit(url)
+    service = parts.path.strip("/")
+    if parts.password is not None:
+        raise ConfigError(f"archive.url must not hold a password: set ${settings.password_env}")
+    try:
+        port = parts.port or ORACLE_DEFAULT_PORT
+    except ValueError:
+        raise ConfigError(f"archive.url has a bad port: {url!r}") from None
+    if not (parts.username and parts.hostname and service):
+        raise ConfigError(f"archive.url must be oracle://USER@HOST:PORT/SERVICE, not {url!r}")
+    password = secret(settings.password_env)
+    if not password:
+        raise ConfigError(
+            f"archive password not set: set ${settings.password_env} "
+            f"(or ${settings.password_env}_FILE)"
+        )
+    params: dict[str, Any] = {
+        "user": parts.username,
+        "password": password,
+        "host": parts.hostname,
+        "port": port,
+        "service_name": service,
+        "tcp_connect_timeout": settings.connect_timeout,
+        "retry_count": 0,  # the retries are ours, bounded by archive.retry_seconds
+    }
+    shown = f"oracle://{parts.username}@{parts.hostname}:{port}/{service}"
+    return Target(
+        shown, lambda: OracleConnection(params, settings.connect_timeout, settings.query_timeout)
+    )
+
+
+def connect(target: Target, retry_seconds: float) -> Connection:
+    """Connect, retrying transient faults; the last one becomes an ArchiveError."""
+    retry = ConnectRetry(f"archive database {target.url}", retry_seconds, _transient)
+    try:
+        return retry(target.connect)
+    except DRIVER_ERRORS as exc:
+        raise ArchiveError(f"{target.url}: {fault_line(exc)} ({retry.summary})") from exc
+
+
+def _transient(exc: BaseException) -> bool:
+    """A fault a later attempt may not meet: network, listener, database starting up."""
+    if isinstance(exc, oracledb.Error):
+        code = getattr(exc.args[0], "full_code", "") if exc.args else ""
+        return isinstance(exc, oracledb.OperationalError) and code not in _PERMANENT_ORACLE
+    # socket.gaierror and TimeoutError (our connect bound) are OSErrors; a missing
+    # SQLite file may be a volume not mounted yet.
+    return isinstance(exc, OSError | socket.gaierror | sqlite3.OperationalError)
+
+
+# oracledb puts a fresh random id into every connect error: noise in a one-line message.
+_CONNECTION_ID = re.compile(r"\s*\(CONNECTION_ID=[^)]*\)")
+
+
+def fault_line(exc: BaseException) -> str:
+    """A driver's fault in one line, for the one line an outage is reported in."""
+    text = one_line(_CONNECTION_ID.sub("", str(exc)))
+    if isinstance(exc, TimeoutError) and not text:
+        return "no answer (connect timed out)"
+    return text or type(exc).__name__

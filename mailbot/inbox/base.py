@@ -1,0 +1,62 @@
+"""What every source hands out: new mail as read, or a mail it only moves past."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class Channel(StrEnum):
+    """How a request reached aog@: which grammar reads it."""
+
+    MAIL = "mail"
+    TRIGGER = "trigger"  # a trigger file written by the trigger script
+
+
+@dataclass(frozen=True)
+class Position:
+    """How far a source has read (an IMAP folder's UID watermark per UIDVALIDITY)."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One mail or trigger file as read, not yet parsed."""
+
+    source: str  # the journal's source name, e.g. "imap:INBOX"
+    key: str  # unique within the source
+    raw: bytes
+    received: datetime
+    channel: Channel = Channel.MAIL
+    position: Position | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Already handled, or older than the cut-over: the source only moves past it."""
+
+    source: str
+    key: str
+    position: Position | None = None
+
+
+class SeenCheck(Protocol):
+    def __call__(self, source: str, key: str) -> bool: ...
+
+
+class Source(Protocol):
+    """A place requests arrive: hands out new items; marks a request once it is recorded."""
+
+    name: str
+    channel: Channel
+    marks: bool  # whether a recorded request is flagged/moved (trigger files are removed later)
+
+    def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming | Skipped]: ...
+    def mark_processed(self, key: str) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,119 @@
+"""Local sources: a Maildir (the embedded setup) and the trigger directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mailparser
+
+from mailbot.errors import TriggerDirError
+from mailbot.inbox.base import Channel, Incoming, SeenCheck, Skipped
+
+log = logging.getLogger(__name__)
+
+
+def delivered_at(raw: bytes) -> datetime | None:
+    """When the mail reached this mailbox: the date of its newest `Received:` hop.
+
+    Entitlement is judged on the day AOG received the request; a file's time
+    only says when it was written (a copy, a restore).
+    """
+    try:
+        hops = mailparser.parse_from_bytes(raw).received
+        stamp = hops[-1].get("date_utc") if hops else None  # oldest hop first
+        when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except Exception:  # a header mail-parser cannot read: fall back to the file time
+        return None
+    if when is None:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class MaildirSource:
+    """A local Maildir: new mail is in `new/`; a processed request moves to `cur/` as Seen."""
+
+    name = "maildir"
+    channel = Channel.MAIL
+    marks = True
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        for sub in ("new", "cur", "tmp"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+
+    def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming | Skipped]:
+        entries = sorted(
+            (p for p in (self.path / "new").iterdir()
+             if p.is_file() and not p.name.startswith(".")),
+            key=lambda p: (p.stat().st_mtime, p.name),
+        )
+        for file in entries:
+            key = file.name.split(":", 1)[0]
+            if seen(self.name, key):
+                continue
+            raw = file.read_bytes()
+            written = datetime.fromtimestamp(file.stat().st_mtime, UTC)
+            # A mail cannot arrive after its file was written: a Received header
+            # dated later is forged (it would move "the day of the request").
+            received = min(delivered_at(raw) or written, written)
+            yield Incoming(self.name, key, raw, received)
+
+    def mark_processed(self, key: str) -> None:
+        for file in (self.path / "new").glob(f"{key}*"):
+            if file.name.split(":", 1)[0] == key:
+                os.replace(file, self.path / "cur" / f"{key}:2,S")
+
+    def close(self) -> None:
+        pass
+
+
+class TriggerSource:
+    """`trigger-<MOUS>-<time>.txt` files; removed only once their request is finished."""
+
+    name = "triggers"
+    channel = Channel.TRIGGER
+    marks = False  # the file stays while its request is active (spec section 1); see remove()
+
+    def __init__(self, path: Path, pattern: str, cutover: datetime | None = None) -> None:
+        self.path = path
+        self.pattern = pattern
+        self.cutover = cutover
+        if not path.is_dir():
+            raise TriggerDirError(f"{path} is not a readable directory")
+
+    def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming | Skipped]:
+        try:
+            files = sorted(self.path.glob(self.pattern))
+        except OSError as exc:
+            raise TriggerDirError(f"{self.path}: {exc.strerror or exc}") from exc
+        for file in files:
+            try:
+                if not file.is_file() or seen(self.name, file.name):
+                    continue
+                received = datetime.fromtimestamp(file.stat().st_mtime, UTC)
+                if self.cutover is not None and received < self.cutover:
+                    # Written before the bot took over: AOG is handling it by hand.
+                    continue
+                raw = file.read_bytes()
+            except OSError as exc:
+                # One unreadable file must not hold up the others; it is retried next run.
+                log.warning("cannot read trigger file %s: %s", file, exc.strerror or exc)
+                continue
+            yield Incoming(self.name, file.name, raw, received, Channel.TRIGGER)
+
+    def mark_processed(self, key: str) -> None:
+        pass
+
+    def remove(self, key: str) -> None:
+        try:
+            (self.path / key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise TriggerDirError(f"cannot remove {self.path / key}: "
+                                  f"{exc.strerror or exc}") from exc
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,258 @@
+"""The aog@ mailbox over IMAP: read by UID watermark with BODY.PEEK[], marked after recording."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any
+
+import imapclient
+import imapclient.exceptions
+
+from mailbot import config as cfg
+from mailbot.errors import ConfigError, ImapError, MailbotError
+from mailbot.inbox.base import Channel, Incoming, Position, SeenCheck, Skipped
+from mailbot.retry import ConnectRetry
+
+log = logging.getLogger(__name__)
+
+FETCH_BATCH = 50
+
+
+# The first pass reads only what decides whether a mail is new: a mail that is
+# skipped (old, already handled) is never downloaded.
+_HEAD = b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_UID_KEY = re.compile(r"(\d+):(\d+)")
+
+
+def _transient_imap(exc: BaseException) -> bool:
+    # LoginError and CapabilityError are imaplib.IMAP4.error too: never retry credentials.
+    if isinstance(exc, imapclient.exceptions.LoginError | ssl.SSLCertVerificationError):
+        return False
+    return isinstance(exc, OSError | socket.timeout | imapclient.exceptions.IMAPClientAbortError)
+
+
+@contextlib.contextmanager
+def _imap_step(what: str) -> Iterator[None]:
+    """A server that drops the connection or refuses a command mid-run ends this source's
+    part of the run as an outage; whatever was not recorded is redone by the next run."""
+    try:
+        yield
+    except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+        raise ImapError(f"{what}: {exc}") from exc
+
+
+def message_id_key(header: bytes) -> str | None:
+    """The `<...>` Message-ID of a header section, or None when it has none."""
+    value = BytesHeaderParser(policy=compat32).parsebytes(header).get("Message-ID")
+    if value is None:
+        return None
+    found = _MESSAGE_ID.search(" ".join(str(value).split()))
+    return found.group() if found else None
+
+
+def _header_item(item: dict[bytes, Any]) -> bytes:
+    # The server names the item BODY[HEADER.FIELDS (MESSAGE-ID)], in its own spelling.
+    for name, value in item.items():
+        if isinstance(name, bytes) and name.upper().startswith(b"BODY[HEADER"):
+            return bytes(value or b"")
+    return b""
+
+
+class ImapSource:
+    """A folder of the aog@ mailbox, read incrementally by UID watermark.
+
+    A mail's key is its Message-ID (`<uidvalidity>:<uid>` for the rare mail
+    without one), so a mail already in the journal is recognised again after
+    a UIDVALIDITY change (a rebuilt or migrated mailbox renumbers every UID)
+    and a second copy of the same mail is not answered twice.
+    """
+
+    channel = Channel.MAIL
+    marks = True
+
+    def __init__(self, settings: cfg.Imap, *, watermark: tuple[int, int] | None,
+                 cutover: datetime) -> None:
+        self.settings = settings
+        self.name = f"imap:{settings.folder}"
+        self.start_watermark = watermark
+        self.cutover = cutover
+        self.client = connect_imap(settings)
+        self.uidvalidity: int | None = None
+        self.uids: dict[str, int] = {}  # key -> UID of the mails handed out by this session
+        self.processed_folder_ready = False
+
+    # -- reading ------------------------------------------------------------
+    def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming | Skipped]:
+        uidvalidity = self._select()
+        last_uid = 0
+        if self.start_watermark and self.start_watermark[0] == uidvalidity:
+            last_uid = self.start_watermark[1]
+        elif self.start_watermark:
+            log.warning("UIDVALIDITY of %s changed: rescanning since the cut-over",
+                        self.settings.folder)
+        for batch in self._new_batches(last_uid):
+            with _imap_step(f"cannot read {self.settings.folder!r}"):
+                heads = self.client.fetch(batch, [b"FLAGS", b"INTERNALDATE", _HEAD])
+            for uid in batch:
+                item = heads.get(uid)
+                if item is None:  # expunged meanwhile
+                    continue
+                incoming = self._incoming(uidvalidity, uid, item, seen)
+                if incoming is not None:
+                    yield incoming
+
+    def _select(self) -> int:
+        if self.uidvalidity is None:
+            folder = self.settings.folder
+            with _imap_step(f"cannot select folder {folder!r}"):
+                info = self.client.select_folder(folder)
+            self.uidvalidity = int(info[b"UIDVALIDITY"])
+        return self.uidvalidity
+
+    def _new_batches(self, last_uid: int) -> Iterator[list[int]]:
+        criteria: list[Any] = ["UID", f"{last_uid + 1}:*"]
+        if last_uid == 0:
+            # First run or new UIDVALIDITY: never look further back than the cut-over.
+            # SINCE compares dates in the server's time zone: a day of margin, and the
+            # exact instant is checked per mail.
+            criteria += ["SINCE", self.cutover.date() - timedelta(days=1)]
+        with _imap_step(f"cannot search {self.settings.folder!r}"):
+            found = self.client.search(criteria)
+        # "UID n:*" also matches the last mail when n is past the end.
+        uids = sorted(u for u in found if u > last_uid)
+        for start in range(0, len(uids), FETCH_BATCH):
+            yield uids[start : start + FETCH_BATCH]
+
+    def _incoming(self, uidvalidity: int, uid: int, item: dict[bytes, Any],
+                  seen: SeenCheck) -> Incoming | Skipped | None:
+        key = message_id_key(_header_item(item)) or f"{uidvalidity}:{uid}"
+        position = Position(self.settings.folder, uidvalidity, uid)
+        received = item[b"INTERNALDATE"].astimezone(UTC)
+        flags = {bytes(f).lower() for f in item.get(b"FLAGS", ())}
+        keyword = self.settings.processed_keyword.encode().lower()
+        # seen() is asked only now, after the mail before this one was recorded:
+        # a second copy of a mail in the same batch is recognised.
+        if (received < self.cutover or (keyword and keyword in flags)
+                or seen(self.name, key)):
+            # Old mail, or handled (by this journal or, per its keyword, another one):
+            # advance the watermark past it without touching it.
+            return Skipped(self.name, key, position)
+        with _imap_step(f"cannot read {self.settings.folder!r}"):
+            body = self.client.fetch([uid], [b"BODY.PEEK[]"]).get(uid)
+        if body is None:  # expunged meanwhile
+            return None
+        self.uids[key] = uid
+        return Incoming(self.name, key, bytes(body[b"BODY[]"]), received, position=position)
+
+    # -- marking ------------------------------------------------------------
+    def mark_processed(self, key: str) -> None:
+        """Flag (and move) a recorded request; also one recorded by a run that died."""
+        uids = self._locate(key)
+        if not uids:
+            log.warning("%s %s is no longer in %s: nothing to mark", self.name, key,
+                        self.settings.folder)
+            return
+        s = self.settings
+        flags = [b"\\Seen"] + ([s.processed_keyword.encode()] if s.processed_keyword else [])
+        with _imap_step(f"cannot flag mail in {s.folder!r}"):
+            self.client.add_flags(uids, flags, silent=True)
+        if s.processed_folder:
+            self._move(uids, s.processed_folder)
+
+    def _locate(self, key: str) -> list[int]:
+        """The UIDs of the mail `key` in the folder (after a crash: found again by its key)."""
+        uidvalidity = self._select()
+        if key in self.uids:
+            return [self.uids[key]]
+        with _imap_step(f"cannot search {self.settings.folder!r}"):
+            by_uid = _UID_KEY.fullmatch(key)
+            if by_uid:
+                if int(by_uid.group(1)) != uidvalidity:
+                    return []
+                uid = int(by_uid.group(2))
+                return [u for u in self.client.search(["UID", str(uid)]) if u == uid]
+            # HEADER search matches substrings: keep the exact matches only.
+            candidates = self.client.search(["HEADER", "Message-ID", key])
+            if not candidates:
+                return []
+            heads = self.client.fetch(candidates, [_HEAD])
+        return sorted(u for u, item in heads.items()
+                      if message_id_key(_header_item(item)) == key)
+
+    def _move(self, uids: list[int], folder: str) -> None:
+        with _imap_step(f"cannot move mail to {folder!r}"):
+            self._ensure_folder(folder)
+            if self.client.has_capability("MOVE"):
+                self.client.move(uids, folder)
+            elif self.client.has_capability("UIDPLUS"):
+                # COPY + \Deleted + UID EXPUNGE of these UIDs only: a plain EXPUNGE
+                # would remove every \Deleted mail of the folder.
+                self.client.copy(uids, folder)
+                self.client.add_flags(uids, [b"\\Deleted"], silent=True)
+                self.client.uid_expunge(uids)
+            else:
+                log.warning("the IMAP server has neither MOVE nor UIDPLUS: processed "
+                            "requests stay in %s", self.settings.folder)
+
+    def _ensure_folder(self, folder: str) -> None:
+        if not self.processed_folder_ready:
+            ensure_folder(self.client, folder)
+            self.processed_folder_ready = True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, imapclient.exceptions.IMAPClientError):
+            self.client.logout()
+
+
+def ensure_folder(client: imapclient.IMAPClient, folder: str) -> None:
+    """Create `folder` when missing, subscribed: many mail clients list subscribed ones only."""
+    if not client.folder_exists(folder):
+        client.create_folder(folder)
+        client.subscribe_folder(folder)
+
+
+def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
+    """Connect and log in, retrying transient faults for at most `retry_seconds`."""
+    password = cfg.secret(s.password_env)
+    if not password:
+        raise ConfigError(f"no IMAP password: set ${s.password_env} "
+                          f"(or ${s.password_env}_FILE to a file holding it)")
+
+    def attempt() -> imapclient.IMAPClient:
+        context = ssl.create_default_context(cafile=s.ca_file or None)
+        client = imapclient.IMAPClient(
+            s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context,
+            timeout=imapclient.SocketTimeout(connect=s.connect_timeout, read=s.read_timeout),
+        )
+        # Aware datetimes: the default turns INTERNALDATE into naive local time.
+        client.normalise_times = False
+        try:
+            if s.security == "starttls":
+                client.starttls(context)
+            client.login(s.user, password)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                client.shutdown()
+            raise
+        return client
+
+    where = f"{s.host}:{s.port}"
+    retry = ConnectRetry(f"IMAP server {where}", s.retry_seconds, _transient_imap)
+    try:
+        return retry(attempt)
+    except imapclient.exceptions.LoginError as exc:
+        raise MailbotError(f"IMAP login refused for {s.user!r} at {where}: {exc}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise MailbotError(f"IMAP certificate of {where} not trusted: "
+                           f"{exc.verify_message or exc}") from exc
+    except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+        raise ImapError(f"{where}: {exc} ({retry.summary})") from exc

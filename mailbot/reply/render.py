@@ -1,0 +1,191 @@
+"""The four kinds of mail, each rendered from its template into an `OutgoingMail`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from mailbot.model import Malformed, Origin, OutgoingMail, Request, StagingResult, Verdict
+from mailbot.reply.message import (
+    address,
+    new_message,
+    outgoing,
+    sender_named,
+    set_body,
+    thread,
+    unique,
+)
+from mailbot.reply.quoting import one_line, plain_lines, quote, reply_subject
+from mailbot.reply.settings import ReplySettings, Templates
+
+
+def render_verdict(
+    settings: ReplySettings,
+    templates: Templates,
+    request: Request,
+    verdict: Verdict,
+    *,
+    key: str,
+    queued_at: datetime,
+) -> OutgoingMail:
+    """The reply that tells the request's sender the verdict, above the quoted request."""
+    if verdict.stages:
+        raise ValueError("a STAGE verdict is answered by staging, not by a reply")
+    line = settings.verdict_line(verdict.code.value)
+    context = {
+        **_request_context(request),
+        "verdict_line": line,
+        "code": verdict.code.value,
+        "check": verdict.check,
+        "detail": dict(verdict.detail),
+        "request_day": request.received.date().isoformat(),
+        **_quote_context(settings, request.origin),
+    }
+    body = templates.render(f"verdict_{verdict.code.value}.txt.j2", context)
+    return _reply(settings, request.origin, "verdict", line, body, key=key, queued_at=queued_at)
+
+
+def render_malformed(
+    settings: ReplySettings,
+    templates: Templates,
+    malformed: Malformed,
+    *,
+    key: str,
+    queued_at: datetime,
+) -> OutgoingMail:
+    """The reply listing what is wrong with a request-shaped mail and how to fix it."""
+    line = settings.verdict_line("MALFORMED")
+    context = {
+        "verdict_line": line,
+        "problems": list(malformed.problems),
+        **_quote_context(settings, malformed.origin),
+    }
+    body = templates.render("malformed.txt.j2", context)
+    origin = malformed.origin
+    return _reply(settings, origin, "malformed", line, body, key=key, queued_at=queued_at)
+
+
+def render_completion(
+    settings: ReplySettings,
+    templates: Templates,
+    request: Request,
+    result: StagingResult,
+    *,
+    key: str,
+    queued_at: datetime,
+) -> OutgoingMail:
+    """The download link for the user (spec section 5); staff get blind copies."""
+    if not (result.ok and result.url):
+        raise ValueError("a completion mail needs a successful staging with a download URL")
+    context = {
+        **_request_context(request),
+        "url": result.url,
+        "retention_days": settings.retention_days,
+        "deletion_date": result.deletion_date,
+        "signature": settings.signature,
+    }
+    subject, body = templates.render_with_subject("completion.txt.j2", context)
+    bcc = unique(
+        [request.arc_contact, settings.maintainer, settings.aog],
+        exclude={request.user_email},
+    )
+    msg = new_message(settings, "completion", subject, key=key, queued_at=queued_at)
+    msg["To"] = [address(request.user_email, request.user_name)]
+    msg["Reply-To"] = address(settings.no_reply)
+    thread(msg, request.origin)
+    msg["Auto-Submitted"] = "auto-generated"
+    set_body(msg, body)
+    return outgoing(settings, msg, "completion", subject, [request.user_email, *bcc])
+
+
+def render_failure(
+    settings: ReplySettings,
+    templates: Templates,
+    request: Request,
+    *,
+    command: str,
+    output: str,
+    result: StagingResult,
+    job_name: str,
+    key: str,
+    queued_at: datetime,
+) -> OutgoingMail:
+    """The maintainer's mail about a failed staging, with the ENTIRE terminal output."""
+    context = {
+        **_request_context(request),
+        "command": command,
+        "output": plain_lines(output).rstrip("\n"),
+        "job_name": job_name,
+        "retry_hint": f"mailbot retry {job_name}",
+        "exit_status": result.exit_status,
+        "problems": list(result.problems),
+        "failed_dir": result.failed_dir,
+        "workdir": result.workdir,
+    }
+    subject, body = templates.render_with_subject("failure.txt.j2", context)
+    to = settings.maintainer
+    cc = unique([settings.aog], exclude={to})
+    msg = new_message(settings, "failure", subject, key=key, queued_at=queued_at)
+    msg["To"] = [address(to)]
+    if cc:
+        msg["Cc"] = [address(a) for a in cc]
+    thread(msg, request.origin)
+    msg["Auto-Submitted"] = "auto-generated"
+    set_body(msg, body)
+    return outgoing(settings, msg, "failure", subject, [to, *cc])
+
+
+def _request_context(request: Request) -> dict[str, Any]:
+    return {
+        "request": request,
+        "mous": request.mous,
+        "mous_file": request.mous_file,
+        "project": request.project,
+        "calfields": list(request.calfields),
+        "calibrator_only": request.calibrator_only,
+        "user_name": request.user_name,
+        "user_email": request.user_email,
+        "ticket": request.ticket,
+        "arc_contact": request.arc_contact,
+    }
+
+
+def _quote_context(settings: ReplySettings, origin: Origin) -> dict[str, str]:
+    who = f"{origin.sender_name} <{origin.sender}>" if origin.sender_name else origin.sender
+    when = f"On {format_datetime(origin.date)}, " if origin.date else ""
+    return {
+        "attribution": f"{when}{who} wrote:",
+        "quoted": quote(origin.text, settings.quote_max_bytes),
+    }
+
+
+def _reply(
+    settings: ReplySettings,
+    origin: Origin,
+    kind: str,
+    verdict_line: str,
+    body: str,
+    *,
+    key: str,
+    queued_at: datetime,
+) -> OutgoingMail:
+    """A reply-all to the request as AOG writes it: sender in To, the others in Cc.
+
+    A Reply-To (other than the bot's own addresses) takes the To; the sender, the ARC
+    contact, is then copied, so that the verdict always reaches the one who asked.
+    """
+    own = settings.own_addresses
+    to = unique(origin.reply_to, exclude=own) or unique([origin.sender], exclude=())
+    cc = unique([origin.sender, *origin.to, *origin.cc], exclude={*own, *to})
+    subject = reply_subject(origin.subject)
+    msg = new_message(settings, kind, subject, key=key, queued_at=queued_at)
+    msg["To"] = [sender_named(a, origin) for a in to]
+    if cc:
+        msg["Cc"] = [sender_named(a, origin) for a in cc]
+    thread(msg, origin)
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Mailbot-Verdict"] = one_line(verdict_line)
+    set_body(msg, body)
+    return outgoing(settings, msg, kind, subject, [*to, *cc])

@@ -1,0 +1,81 @@
+"""What the replies are given: a frozen record of settings and the templates, built once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from mailbot.reply.quoting import one_line
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _shipped_templates() -> Path:
+    """The templates shipped with mailbot.
+
+    An installed wheel carries them as package data (`mailbot/templates/replies`);
+    in a source checkout (and its editable install) they are at the repository
+    root (`templates/replies`), where AOG edits them without opening the package.
+    """
+    installed = _PACKAGE_DIR / "templates" / "replies"
+    return installed if installed.is_dir() else _PACKAGE_DIR.parent / "templates" / "replies"
+
+
+SHIPPED_TEMPLATES = _shipped_templates()
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    """Exactly the settings the replies read; built by the settings file's loader."""
+
+    aog: str  # From and envelope sender of every mail, and the loop header's value
+    aog_name: str
+    maintainer: str  # To of failure mails, blind copy of completions
+    no_reply: str  # Reply-To of completion mails
+    own_addresses: frozenset[str]  # lower case; never copied on a reply
+    message_id_domain: str
+    loop_header: str  # marks a mail as the bot's own, so that it is never read as a request
+    quote_max_bytes: int
+    retention_days: int
+    signature: str
+    verdict_lines: Mapping[str, str]  # every verdict code but STAGE, and MALFORMED
+
+    def verdict_line(self, code: str) -> str:
+        """The first line of a reply: the verdict in the wording AOG chose."""
+        return self.verdict_lines[code]
+
+
+class Templates:
+    """The reply templates of one directory, read by one Jinja2 environment.
+
+    Top-level variables are strict (a misspelt one fails loudly); a template
+    that names the subject sets it with `{%- set subject = ... -%}`.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._environment = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(directory)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,  # plain text mail, not HTML  # noqa: S701
+            keep_trailing_newline=True,
+        )
+
+    def __repr__(self) -> str:
+        return f"Templates({str(self.directory)!r})"
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        """The body that template `name` renders."""
+        return self._environment.get_template(name).render(context)
+
+    def render_with_subject(self, name: str, context: Mapping[str, Any]) -> tuple[str, str]:
+        """The subject the template sets, on one line, and the body it renders."""
+        module = self._environment.get_template(name).make_module(dict(context))
+        subject = getattr(module, "subject", None)
+        if not isinstance(subject, str) or not subject.strip():
+            raise jinja2.TemplateError(f"template {name} sets no subject")
+        return one_line(subject), str(module)

@@ -1,0 +1,191 @@
+"""One `mailbot run`: its steps in order, each one's outage collected, the others still run."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from mailbot import scheduler, stage
+from mailbot.archive import Archive, open_archive
+from mailbot.clock import SYSTEM, Clock, parse_stamp, stamp
+from mailbot.config import Config
+from mailbot.errors import AlreadyRunning, ImapError, MailbotError, OutageError
+from mailbot.inbox import ImapSource, MaildirSource, Source, TriggerSource
+from mailbot.journal import Journal
+from mailbot.outbox import copy_for_review, flush
+from mailbot.run.intake import Intake
+from mailbot.run.summary import RunReport
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def single_instance(path: Path) -> Iterator[None]:
+    """An overlapping cron run finds the lock taken and leaves quietly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(f"another mailbot run holds {path}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def cutover(config: Config, journal: Journal, clock: Clock) -> datetime:
+    """Mail older than this is never answered: configured, or the first run's start."""
+    if config.cutover is not None:
+        return config.cutover
+    stored = journal.get_meta("cutover")
+    if stored is None:
+        stored = stamp(clock.now())
+        with journal.transaction():
+            journal.set_meta("cutover", stored)
+        log.info("first run: mail received before %s is left alone", stored)
+    return parse_stamp(stored)
+
+
+@dataclass
+class Pass:
+    """One run's parts and what it has done so far."""
+
+    config: Config
+    journal: Journal
+    archive: Callable[[], Archive]
+    transport: Callable[[], stage.Transport]
+    clock: Clock
+    report: RunReport = field(default_factory=RunReport)
+    refused: MailbotError | None = None  # e.g. a host key that does not match
+
+
+def _open_source(p: Pass, name: str) -> Source:
+    inbox = p.config.inbox
+    if name == "maildir":
+        return MaildirSource(p.config.path(inbox.maildir.path))
+    if name == "triggers":
+        return TriggerSource(p.config.path(inbox.triggers.path), inbox.triggers.pattern,
+                             cutover=cutover(p.config, p.journal, p.clock))
+    return ImapSource(inbox.imap, watermark=p.journal.watermark(inbox.imap.folder),
+                      cutover=cutover(p.config, p.journal, p.clock))
+
+
+def take_mail(p: Pass) -> None:
+    """Each configured source in turn: one being down spares the others."""
+    intake = Intake(p.config, p.journal, p.archive, p.clock, p.report)
+    try:
+        for name in p.config.inbox.sources:
+            try:
+                source = _open_source(p, name)
+            except OutageError as exc:
+                p.report.outages.append(exc)
+                continue
+            try:
+                intake.take(source)
+            except OutageError as exc:
+                p.report.outages.append(exc)
+            finally:
+                source.close()
+    finally:
+        intake.close()
+
+
+def run_stagings(p: Pass) -> None:
+    """Poll the running stagings, start waiting ones, queue the mails of finished ones."""
+    if not scheduler.has_work(p.journal):
+        return
+    try:
+        transport = p.transport()
+        try:
+            done = scheduler.step(p.config, p.journal, transport)
+        finally:
+            transport.close()
+    except OutageError:
+        raise
+    except MailbotError as exc:
+        p.refused = exc  # reported after this run's mail has left
+        return
+    p.report.started, p.report.active_jobs = len(done.started), done.running + done.waiting
+    p.report.finished = len(done.succeeded) + len(done.failed)
+
+
+def send_mail(p: Pass) -> None:
+    sent = flush(p.config, p.journal)
+    p.report.sent, p.report.held = len(sent.sent), sent.held
+
+
+def copy_sent_mail(p: Pass) -> None:
+    """A review copy of each sent mail, for AOG; an IMAP server found down is not waited for
+    a second time (mail sent before an SMTP outage still gets its copy)."""
+    if not any(isinstance(o, ImapError) for o in p.report.outages):
+        copy_for_review(p.config, p.journal)
+
+
+def remove_finished_triggers(p: Pass) -> None:
+    """A trigger file stays while its request is active (spec section 1)."""
+    if "triggers" not in p.config.inbox.sources:
+        return
+    finished = p.journal.finished_triggers()
+    if not finished:
+        return
+    t = p.config.inbox.triggers
+    source = TriggerSource(p.config.path(t.path), t.pattern)
+    for message_id, file_name in finished:
+        source.remove(file_name)
+        with p.journal.transaction():
+            p.journal.mark_message(message_id)
+
+
+# The run, in order (design guide, "The job in one picture").
+STEPS: tuple[Callable[[Pass], None], ...] = (
+    take_mail,
+    run_stagings,
+    send_mail,
+    copy_sent_mail,
+    remove_finished_triggers,
+)
+
+
+def run_once(config: Config, *, archive_factory: Callable[[], Archive] | None = None,
+             transport_factory: Callable[[], stage.Transport] | None = None,
+             clock: Clock = SYSTEM) -> RunReport:
+    """Everything one cron run does; outages are collected, the other steps still run."""
+    with single_instance(config.path(config.mailbot.lock_file)):
+        journal = Journal(config.path(config.mailbot.journal), clock)
+        try:
+            p = Pass(config, journal, archive_factory or (lambda: open_archive(config)),
+                     transport_factory or (lambda: stage.open_transport(config)), clock)
+            return _run(p)
+        finally:
+            journal.close()
+
+
+def _run(p: Pass) -> RunReport:
+    for step in STEPS:
+        try:
+            step(p)
+        except OutageError as exc:
+            p.report.outages.append(exc)
+    _remember(p)
+    if p.refused is not None:
+        log.info("%s", p.report.summary())
+        raise p.refused
+    return p.report
+
+
+def _remember(p: Pass) -> None:
+    """What stopped this run, for `mailbot attention` (the last run's word only)."""
+    problems = [str(o) for o in p.report.outages] + ([str(p.refused)] if p.refused else [])
+    with p.journal.transaction():
+        p.journal.set_meta("last_run", json.dumps({"at": stamp(p.clock.now()),
+                                                   "problems": problems}))

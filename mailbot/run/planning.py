@@ -1,0 +1,99 @@
+"""What `plan()` is given at the edge: the grammar per channel, the journal's and archive's
+knowledge, and the rules read from the settings. Shared by a run and `mailbot check`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from mailbot import grammar, reply, stage, textmail
+from mailbot.archive import Archive
+from mailbot.clock import Clock
+from mailbot.config import Config
+from mailbot.decide import ActiveRequest
+from mailbot.inbox import Channel, Incoming, TriggerSource
+from mailbot.journal import Journal
+from mailbot.model import Facts, Malformed, OutgoingMail, Parsed, Request
+from mailbot.plan import Rules
+
+# How far apart the mail and the trigger file of one request may arrive (AOG's
+# trigger cron ran hourly).
+TWIN_WINDOW = timedelta(days=2)
+
+
+def _parse_mail(incoming: Incoming, config: Config) -> Parsed:
+    return grammar.parse_message(incoming.raw, received=incoming.received,
+                                 own_addresses=config.own_addresses,
+                                 loop_header=config.replies.loop_header,
+                                 own_id_domains=frozenset({config.message_id_domain}))
+
+
+def _parse_trigger(incoming: Incoming, config: Config) -> Parsed:
+    return grammar.parse_trigger(textmail.decode_text_bytes(incoming.raw),
+                                 received=incoming.received, file_name=incoming.key,
+                                 own_addresses=config.own_addresses)
+
+
+PARSERS: dict[Channel, Callable[[Incoming, Config], Parsed]] = {
+    Channel.MAIL: _parse_mail,
+    Channel.TRIGGER: _parse_trigger,
+}
+
+
+def parse(incoming: Incoming, config: Config) -> Parsed:
+    """The grammar's reading of one item, by the channel it came through."""
+    return PARSERS[incoming.channel](incoming, config)
+
+
+def channel_of(source: str) -> Channel:
+    """The channel of a recorded item, by the name of the source it was read from."""
+    return Channel.TRIGGER if source == TriggerSource.name else Channel.MAIL
+
+
+class Ledger:
+    """The journal's and the archive's knowledge; the archive is opened on first need."""
+
+    def __init__(self, journal: Journal | None,
+                 archive: Callable[[], Archive] | None) -> None:
+        self.journal = journal
+        self._open_archive = archive
+        self._archive: Archive | None = None
+
+    def twin_of(self, request: Request) -> int | None:
+        return None if self.journal is None else self.journal.twin_of(request, TWIN_WINDOW)
+
+    def malformed_from(self, sender: str, since: datetime) -> int:
+        return 0 if self.journal is None else self.journal.malformed_from(sender, since)
+
+    def active_requests(self) -> Sequence[ActiveRequest]:
+        if self.journal is None:
+            return ()
+        return [ActiveRequest(mous=r.mous, ticket=r.ticket, calfields=r.calfields)
+                for r in self.journal.active_requests()]
+
+    def facts(self, mous: str) -> Facts | None:
+        if self._open_archive is None:
+            return None
+        if self._archive is None:
+            self._archive = self._open_archive()
+        return self._archive.facts(mous)
+
+    def close(self) -> None:
+        if self._archive is not None:
+            self._archive.close()
+            self._archive = None
+
+
+def rules(config: Config, *, key: str, clock: Clock) -> Rules:
+    """The plan's rules for one item; `key` makes the Message-ID of its malformed reply."""
+
+    def render_malformed(malformed: Malformed) -> OutgoingMail:
+        return reply.render_malformed(config.reply_settings, config.templates, malformed,
+                                      key=key, queued_at=clock.now())
+
+    def stage_command(request: Request) -> str:
+        return stage.command_line(stage.stagecalms_argv(config, request))
+
+    return Rules(trusted=config.arc_contact,
+                 malformed_per_day=config.replies.malformed_per_day,
+                 render_malformed=render_malformed, stage_command=stage_command)

@@ -1,0 +1,101 @@
+"""TOML tables read into frozen dataclasses: types checked, choices closed, paths resolved.
+
+Knows nothing of mailbot's settings (that is `mailbot.config`): a dataclass field is
+a sub-table when its type is a dataclass, a closed choice when it is a `Literal`, a
+list of strings when it is `tuple[str, ...]`, and a path resolved against the data
+directory when it is made with `path_setting`. Every fault is one `ConfigError` line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from mailbot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# How a path setting is resolved: LOCAL on this machine ({data_dir} and ~ expanded);
+# DATA_DIR only {data_dir}, for a URL or a path that a remote shell reads (its ~).
+_RESOLVE = "resolve"
+LOCAL = types.MappingProxyType({_RESOLVE: "local"})
+DATA_DIR = types.MappingProxyType({_RESOLVE: "data_dir"})
+
+_Table = TypeVar("_Table", bound="DataclassInstance")
+
+
+def path_setting(default: str, how: Mapping[str, str] = LOCAL) -> str:
+    """A path setting with its default, resolved by `resolved` (`how`: LOCAL or DATA_DIR)."""
+    setting: str = field(default=default, metadata=how)
+    return setting
+
+
+def resolved(table: _Table, data_dir: str) -> _Table:
+    """`table` with its path settings resolved, sub-tables included; empty stays empty.
+
+    Resolving twice changes nothing, so a `dataclasses.replace` of a resolved table
+    (which runs `__post_init__` again) keeps its paths.
+    """
+    changes: dict[str, Any] = {}
+    for setting in dataclasses.fields(table):
+        value = getattr(table, setting.name)
+        how = setting.metadata.get(_RESOLVE)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes[setting.name] = resolved(value, data_dir)
+        elif how and value:
+            expanded = value.replace("{data_dir}", data_dir)
+            changes[setting.name] = str(Path(expanded).expanduser()) if how == "local" else expanded
+    return dataclasses.replace(table, **changes)
+
+
+def build(cls: type[Any], data: Mapping[str, Any], where: str, **extra: Any) -> Any:
+    """A `cls` from the TOML table `data` found at `where`; `extra` are set as they are."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)} - set(extra)
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{where}]: {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = dict(extra)
+    for name, value in data.items():
+        hint = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = build(typing.cast(type[Any], hint), table(value, key), key)
+        else:
+            kwargs[name] = _coerce(hint, value, key)
+    return cls(**kwargs)
+
+
+def table(value: Any, key: str) -> Mapping[str, Any]:
+    """`value`, which must be a TOML table."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}] must be a table")
+    return value
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if typing.get_origin(hint) is tuple:  # a TOML list of strings
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key} must be a list of strings")
+        item = typing.get_args(hint)[0]
+        return tuple(_coerce(item, v, key) for v in value)
+    choice = typing.get_origin(hint) is Literal
+    if choice and isinstance(value, str):
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(sorted(choices))}")
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    name = "str" if choice else getattr(hint, "__name__", hint)
+    raise ConfigError(f"{key} must be of type {name}, not {value!r}")

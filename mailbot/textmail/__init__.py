@@ -1,0 +1,68 @@
+"""Readable text and headers out of a mail as real clients send it (pure, no I/O).
+
+The stdlib `email` package with `policy.default` does the MIME work; what it
+leaves to us is done here: charset fallbacks (its `get_content()` raises on an
+unknown charset), RFC 3676 format=flowed, HTML-only bodies, and header values
+that its parser chokes on. Nothing here raises on bad input: a header that
+cannot be parsed reads as its raw text, a body that cannot be decoded as
+Latin-1.
+
+`text` decodes and normalises text, `htmltext` reads HTML bodies, `headers`
+reads header values, and `body` walks the MIME parts.
+"""
+
+from mailbot.text import one_line  # a header value safe to show or reuse
+from mailbot.textmail.body import (
+    MAX_PART_DEPTH,
+    Forwarded,
+    MailText,
+    NestingDefect,
+    parse_bytes,
+    read_body,
+    too_deep,
+)
+from mailbot.textmail.headers import (
+    Mailbox,
+    content_type,
+    header_date,
+    header_names,
+    header_text,
+    header_texts,
+    mailboxes,
+    message_ids,
+    raw_headers,
+)
+from mailbot.textmail.htmltext import html_to_text
+from mailbot.textmail.text import (
+    analysis_line,
+    decode_text_bytes,
+    normalize_text,
+    unflow,
+    unsurrogate,
+)
+
+__all__ = [
+    "MAX_PART_DEPTH",
+    "Forwarded",
+    "MailText",
+    "Mailbox",
+    "NestingDefect",
+    "analysis_line",
+    "content_type",
+    "decode_text_bytes",
+    "header_date",
+    "header_names",
+    "header_text",
+    "header_texts",
+    "html_to_text",
+    "mailboxes",
+    "message_ids",
+    "normalize_text",
+    "one_line",
+    "parse_bytes",
+    "raw_headers",
+    "read_body",
+    "too_deep",
+    "unflow",
+    "unsurrogate",
+]

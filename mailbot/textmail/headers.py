@@ -1,0 +1,178 @@
+"""Header values as real clients write them: decoded, unfolded, never raising.
+
+A header that the policy's parser cannot read falls back to the legacy decoder,
+and failing that reads as its raw text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import TypeVar
+
+from mailbot.text import one_line
+from mailbot.textmail.text import unsurrogate
+
+T = TypeVar("T")
+
+# A long thread's References: the first id and the most recent ones are all that matter
+# (RFC 5322 section 3.6.4), and a hostile header may hold tens of thousands.
+_MAX_IDS_KEPT = 50
+
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_BARE_MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
+
+
+def safe(read: Callable[[], T], default: T) -> T:
+    """`read()`, or `default` if it raises."""
+    # The header parser of policy.default has crashed on hostile input in the past
+    # (IndexError, ValueError, HeaderParseError...): a header we cannot read is absent.
+    try:
+        return read()
+    except Exception:
+        return default
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One address of a header: the display name (decoded) and the bare address, lower-cased."""
+
+    name: str
+    address: str
+
+
+def header_text(message: Message, name: str) -> str:
+    """The first `name` header, RFC 2047/2231 decoded and unfolded; "" when absent."""
+    values = header_texts(message, name)
+    return values[0] if values else ""
+
+
+def header_texts(message: Message, name: str) -> list[str]:
+    """Every `name` header, decoded and unfolded."""
+    out: list[str] = []
+    for raw in raw_headers(message, name):
+        decoded = _decode_header(name, raw)
+        out.append(unsurrogate(decoded if decoded is not None else _legacy_decode(raw)))
+    return out
+
+
+def _decode_header(name: str, raw: str) -> str | None:
+    try:
+        return str(policy.default.header_factory(name, raw))
+    except Exception:  # the policy's parser has crashed on hostile headers before
+        return None
+
+
+def raw_headers(message: Message, name: str) -> list[str]:
+    """Every `name` header as it stands in the source (folding removed, not decoded)."""
+    wanted = name.lower()
+    out: list[str] = []
+    for key, value in message.raw_items():
+        if key.lower() == wanted:
+            out.append(re.sub(r"\r?\n[ \t]", " ", str(value)).strip())
+    return out
+
+
+def header_names(message: Message) -> list[str]:
+    """The names of all headers, lower-cased."""
+    return [key.lower() for key, _ in message.raw_items()]
+
+
+def _legacy_decode(raw: str) -> str:
+    try:
+        return str(make_header(decode_header(raw)))
+    except Exception:
+        return raw
+
+
+def mailboxes(message: Message, name: str) -> list[Mailbox]:
+    """The addresses of every `name` header (From, To, Cc, Reply-To...)."""
+    out: list[Mailbox] = []
+    for raw in raw_headers(message, name):
+        parsed = _policy_mailboxes(name, raw)
+        out.extend(parsed if parsed is not None else _legacy_mailboxes(raw))
+    return out
+
+
+def _policy_mailboxes(name: str, raw: str) -> list[Mailbox] | None:
+    try:
+        header = policy.default.header_factory(name, raw)
+    except Exception:
+        return None
+    return [Mailbox(one_line(unsurrogate(a.display_name)), unsurrogate(a.addr_spec).strip().lower())
+            for a in getattr(header, "addresses", ()) if a.addr_spec.strip()]
+
+
+def _legacy_mailboxes(raw: str) -> list[Mailbox]:
+    out: list[Mailbox] = []
+    pairs: list[tuple[str, str]] = safe(lambda: getaddresses([raw]), [])
+    for display, address in pairs:
+        if address.strip():
+            out.append(Mailbox(one_line(unsurrogate(_legacy_decode(display))),
+                               unsurrogate(address).strip().lower()))
+    return out
+
+
+def message_ids(message: Message, name: str) -> tuple[str, ...]:
+    """The `<...>` ids of a Message-ID / References / In-Reply-To header, in order, each once.
+
+    Of a longer list, the first id and the last `_MAX_IDS_KEPT` are kept.
+    """
+    ids: dict[str, None] = {}
+    for raw in raw_headers(message, name):
+        found = _MESSAGE_ID.findall(raw)
+        if not found and _BARE_MESSAGE_ID.match(raw.strip()):
+            found = [f"<{raw.strip()}>"]
+        ids.update(dict.fromkeys(found))
+    kept = list(ids)
+    if len(kept) > _MAX_IDS_KEPT + 1:
+        kept = [kept[0], *kept[-_MAX_IDS_KEPT:]]
+    return tuple(kept)
+
+
+def header_date(message: Message) -> datetime | None:
+    """The Date header as an aware datetime (UTC when it names no zone); None if unreadable."""
+    raws = raw_headers(message, "Date")
+    if not raws:
+        return None
+    value = safe(lambda: parsedate_to_datetime(raws[0]), None)
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def content_type(part: Message) -> str:
+    """`maintype/subtype` in lower case; text/plain when unreadable (RFC 2045's default).
+
+    Read from the raw header, as `Message.get_content_type` does, without building
+    the policy's header object (which dominated the parse time).
+    """
+    raws = raw_headers(part, "Content-Type")
+    if not raws:
+        return safe(part.get_default_type, "text/plain")
+    ctype = raws[0].split(";")[0].strip().lower()
+    return ctype if ctype.count("/") == 1 else "text/plain"
+
+
+def content_params(part: Message) -> dict[str, str]:
+    """The Content-Type parameters (RFC 2231 decoded), keys lower-cased."""
+    raws = raw_headers(part, "Content-Type")
+    if not raws:
+        return {}
+    try:
+        params = policy.default.header_factory("content-type", raws[0]).params
+        return {str(k).lower(): str(v) for k, v in params.items()}
+    except Exception:
+        return {}
+
+
+def is_attachment(part: Message) -> bool:
+    """The part says `Content-Disposition: attachment`."""
+    raws = raw_headers(part, "Content-Disposition")
+    return bool(raws) and raws[0].split(";")[0].strip().lower() == "attachment"
