@@ -17,7 +17,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 
 from mailbot.model import Origin, OutgoingMail
-from mailbot.reply.quoting import one_line, plain_lines
+from mailbot.reply.quoting import header_value, plain_lines
 from mailbot.reply.settings import ReplySettings
 
 # refold_source="none": the References/In-Reply-To values below are set pre-folded
@@ -111,7 +111,7 @@ def _serialize(msg: EmailMessage) -> bytes:
 def address(addr: str, name: str = "") -> Address:
     """A header address; `name` (else the one written in `addr`) as display name."""
     display, spec = parseaddr(addr)
-    return Address(display_name=one_line(name or display), addr_spec=spec or addr.strip())
+    return Address(display_name=header_value(name or display), addr_spec=spec or addr.strip())
 
 
 def sender_named(addr: str, origin: Origin) -> Address:

@@ -21,7 +21,7 @@ _HEADER_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 
 def reply_subject(original: str) -> str:
     """`Re: ` and the original subject without its own reply prefixes (never `Re: Re:`)."""
-    rest = _REPLY_PREFIXES.sub("", one_line(original)).strip()
+    rest = _REPLY_PREFIXES.sub("", header_value(original)).strip()
     if len(rest) > _MAX_SUBJECT:
         rest = rest[:_MAX_SUBJECT].rstrip() + "…"
     return f"Re: {rest}" if rest else "Re: (no subject)"
@@ -49,10 +49,10 @@ def quote(text: str, max_bytes: int) -> str:
     return quoted
 
 
-def one_line(value: str) -> str:
+def header_value(value: str) -> str:
     """`value` fit for a header: each run of line breaks and controls becomes one space.
 
-    Unlike `mailbot.text.one_line`, inner white space is kept as it is: a subject
+    Unlike `mailbot.text.header_value`, inner white space is kept as it is: a subject
     is copied, not tidied.
     """
     return _HEADER_BREAKS.sub(" ", value).strip()

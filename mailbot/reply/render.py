@@ -16,7 +16,7 @@ from mailbot.reply.message import (
     thread,
     unique,
 )
-from mailbot.reply.quoting import one_line, plain_lines, quote, reply_subject
+from mailbot.reply.quoting import header_value, plain_lines, quote, reply_subject
 from mailbot.reply.settings import ReplySettings, Templates
 
 
@@ -186,6 +186,6 @@ def _reply(
     thread(msg, origin)
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Mailbot-Verdict"] = one_line(verdict_line)
+    msg["X-Mailbot-Verdict"] = header_value(verdict_line)
     set_body(msg, body)
     return outgoing(settings, msg, kind, subject, [*to, *cc])

@@ -9,7 +9,7 @@ from typing import Any
 
 import jinja2
 
-from mailbot.reply.quoting import one_line
+from mailbot.reply.quoting import header_value
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -78,4 +78,4 @@ class Templates:
         subject = getattr(module, "subject", None)
         if not isinstance(subject, str) or not subject.strip():
             raise jinja2.TemplateError(f"template {name} sets no subject")
-        return one_line(subject), str(module)
+        return header_value(subject), str(module)
