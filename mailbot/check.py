@@ -8,8 +8,11 @@ earlier arrival makes a twin) and never created; the outbox is not touched.
 `--json` prints one object per file with the keys of `JSON_KEYS`. Its `verdict`
 is the verdict line of a request (`STAGE` when it would be staged), the
 MALFORMED verdict line of a malformed request (its reply needs no archive),
-and null when nothing would be answered (ignored or untrusted mail, a twin)
+and null when nothing would be answered (ignored, untrusted or kept mail, a twin)
 or no archive is configured; `step` names the step of `mailbot.plan` that decided.
+A file the bot fails on is one line on stderr (a run would shunt that mail); the
+other files are still reported, and the exit status is then 2. Text from the
+files is printed with controls escaped: they may be anyone's mail.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from mailbot.plan import (
     Answered,
     Disposition,
     Ignored,
+    Kept,
     Planned,
     Rejected,
     Staged,
@@ -46,6 +50,7 @@ from mailbot.plan import (
     plan,
 )
 from mailbot.run.planning import Ledger, parse, rules
+from mailbot.text import one_line
 
 EXIT_UNREADABLE = 2
 STAGE = "STAGE"
@@ -144,18 +149,33 @@ def _check_each(config: Config, files: Sequence[str], ledger: Ledger, received: 
             print(f"mailbot: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
             status = EXIT_UNREADABLE
             continue
-        trigger = fnmatch.fnmatch(path.name, config.inbox.triggers.pattern)
-        incoming = Incoming("check", path.name, raw, received,
-                            Channel.TRIGGER if trigger else Channel.MAIL)
-        parsed = parse(incoming, config)
-        planned = plan(parsed, ledger, rules(config, key="check", clock=SYSTEM), SYSTEM.now())
-        outcome = _outcome(config, planned.disposition)
-        if as_json:
-            print(json.dumps(as_json_record(name, parsed, planned, outcome), ensure_ascii=False))
-        else:
-            _print_text(name, parsed, planned, outcome)
+        try:
+            _check_one(config, name, raw, ledger, received, as_json=as_json)
+        except MailbotError:
+            raise  # the archive is down, a setting is wrong: no file's fault
+        except Exception as exc:  # a mail the bot fails on: a run would shunt it
+            sys.stdout.flush()
+            print(_printable(f"mailbot: {name}: the bot fails on this file (a run would shunt"
+                             f" it): {one_line(str(exc) or type(exc).__name__, limit=300)}"),
+                  file=sys.stderr)
+            status = EXIT_UNREADABLE
         sys.stdout.flush()  # each file's report is out before a later one can fail
     return status
+
+
+def _check_one(config: Config, name: str, raw: bytes, ledger: Ledger, received: datetime,
+               *, as_json: bool) -> None:
+    trigger = fnmatch.fnmatch(Path(name).name, config.inbox.triggers.pattern)
+    incoming = Incoming("check", Path(name).name, raw, received,
+                        Channel.TRIGGER if trigger else Channel.MAIL)
+    parsed = parse(incoming, config)
+    planned = plan(parsed, ledger, rules(config, key="check", clock=SYSTEM), SYSTEM.now())
+    outcome = _outcome(config, planned.disposition)
+    if as_json:
+        record = as_json_record(name, parsed, planned, outcome)
+        print(_printable(json.dumps(record, ensure_ascii=False), keep="\n"))
+    else:
+        _print_text(name, parsed, planned, outcome)
 
 
 def as_json_record(name: str, parsed: Parsed, planned: Planned,
@@ -181,44 +201,60 @@ def as_json_record(name: str, parsed: Parsed, planned: Planned,
 
 
 def _reason(d: Disposition) -> str | None:
-    """Why nothing would be answered: not a request, or a sender who may not ask."""
-    return d.reason if isinstance(d, Ignored | Untrusted) else None
+    """Why nothing would be answered: not a request, a sender who may not ask (or not
+    now), a mail not read."""
+    return d.reason if isinstance(d, Ignored | Untrusted | Kept) else None
 
 
 # --- text output ----------------------------------------------------------------------------
 
 
+def _printable(text: str, keep: str = "\n\t") -> str:
+    """`text` with what a terminal would act on (escape sequences, other controls, lone
+    surrogates) shown as escapes: the files checked may be anyone's mail."""
+    return "".join(c if c.isprintable() or c in keep else c.encode(
+        "unicode_escape", "backslashreplace").decode("ascii") for c in text)
+
+
+def _say(text: str) -> None:
+    print(_printable(text))
+
+
 def _print_text(name: str, parsed: Parsed, planned: Planned, outcome: Outcome) -> None:
-    print(f"== {name}")
+    _say(f"== {name}")
     d = planned.disposition
     if isinstance(d, Ignored):
-        print(f"ignored: {d.reason}")
+        _say(f"ignored: {d.reason}")
         return
     if isinstance(parsed, Malformed):
-        print("malformed request:")
+        _say("malformed request:")
         for problem in parsed.problems:
-            print(f"  - {problem}")
+            _say(f"  - {problem}")
     elif isinstance(parsed, Request):
         calfields = ",".join(parsed.calfields) or "-"
-        print(f"request: MOUS {parsed.mous} project {parsed.project} ticket {parsed.ticket}")
-        print(f"  user {parsed.user_name} <{parsed.user_email}>, calfield {calfields}")
+        _say(f"request: MOUS {parsed.mous} project {parsed.project} ticket {parsed.ticket}")
+        _say(f"  user {parsed.user_name} <{parsed.user_email}>, calfield {calfields}")
     _print_outcome(d, outcome)
 
 
 def _print_outcome(d: Disposition, outcome: Outcome) -> None:
     if isinstance(d, Untrusted):
-        print(f"untrusted: {d.reason}; kept for AOG, nothing answered")
+        _say(f"untrusted: {d.reason}; kept for AOG, nothing answered")
+        return
+    if isinstance(d, Kept):
+        notice = "; AOG gets a notice (once a day per sender)" if d.notify else ""
+        _say(f"kept for AOG: {d.reason}; nothing answered{notice}")
         return
     if isinstance(d, Unjudged):
-        print("verdict: (no archive configured)")
+        _say("verdict: (no archive configured)")
         return
     why = f" ({outcome.why})" if outcome.why else ""
-    print(f"verdict: {outcome.verdict or 'none'}{why}")
+    _say(f"verdict: {outcome.verdict or 'none'}{why}")
     if outcome.command is not None:
-        print(f"staging it would start:\n  {outcome.command}")
+        _say(f"staging it would start:\n  {outcome.command}")
     if outcome.mail is not None:
-        print("reply it would send:")
-        print(_indent(readable(outcome.mail)))
+        _say("reply it would send:")
+        _say(_indent(readable(outcome.mail)))
 
 
 def readable(mail: OutgoingMail) -> str:

@@ -20,11 +20,16 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailbot.addresses import Contacts
 from mailbot.errors import ConfigError
+from mailbot.limits import Limits, check_limits
 from mailbot.reply import SHIPPED_TEMPLATES, ReplySettings, Templates
+from mailbot.reply.headers import addr_spec
 from mailbot.tables import DATA_DIR, LOCAL, build, path_setting, resolved, table
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -35,7 +40,7 @@ Security = Literal["ssl", "starttls", "plain"]
 StagingTransport = Literal["local", "ssh"]
 OutboxTransport = Literal["directory", "smtp"]
 CopyTo = Literal["imap", "directory", "none"]
-MailKind = Literal["verdict", "malformed", "completion", "failure"]
+MailKind = Literal["verdict", "malformed", "completion", "failure", "notice"]
 
 def default_data_dir() -> str:
     home = os.environ.get("MAILBOT_HOME")
@@ -56,6 +61,8 @@ class General:
     # What the bot did, one line per step; stderr gets only warnings (cron mails it).
     log_file: str = path_setting("{data_dir}/mailbot.log")
     log_level: str = "INFO"
+    # "The day of the request" (release dates) is a day in this zone (IANA name).
+    timezone: str = "Europe/Berlin"
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,8 @@ class Addresses:
     # Other addresses that are the bot itself (aliases of aog@); never replied to.
     own: tuple[str, ...] = ()
     # Who may send requests: addresses, or "@domain" for everybody at that domain.
-    # Requests from anyone else are left alone and listed by `mailbot attention`:
-    # a completion is blind-copied to the sender, so the sender must be ARC staff.
+    # Requests from anyone else are left alone and listed by `mailbot attention`.
+    # Only a listed address gets the blind copy of a completion of proprietary data.
     arc_contacts: tuple[str, ...] = ("@eso.org",)
     # Right-hand side of generated Message-IDs; empty: the domain of `aog`.
     message_id_domain: str = ""
@@ -107,6 +114,9 @@ class Triggers:
 @dataclass(frozen=True)
 class Inbox:
     sources: tuple[InboxSource, ...] = ("maildir",)
+    # The receiving MTA's authserv-id (RFC 8601): a request counts only when that MTA's
+    # Authentication-Results vouch for its From. Empty: From is not checked.
+    authserv_id: str = ""
     imap: Imap = field(default_factory=Imap)
     maildir: Maildir = field(default_factory=Maildir)
     triggers: Triggers = field(default_factory=Triggers)
@@ -193,6 +203,14 @@ class Replies:
     malformed_per_day: int = 5
     signature: str = "Kind regards,\n\nThe ESO ALMA Team"
     loop_header: str = "X-Mailbot-Loop"
+    # Recipients of a verdict or malformed reply (the sender and the ARC staff it names).
+    max_recipients: int = 10
+
+
+@dataclass(frozen=True)
+class Report:
+    # The turnaround ESO advertises for the service: `mailbot report` measures against it.
+    target_hours: float = 24.0
 
 
 def _default_verdict_lines() -> dict[str, str]:
@@ -224,6 +242,8 @@ class Config:
     staging: Staging = field(default_factory=Staging)
     outbox: Outbox = field(default_factory=Outbox)
     replies: Replies = field(default_factory=Replies)
+    limits: Limits = field(default_factory=Limits)
+    report: Report = field(default_factory=Report)
     verdicts: Mapping[str, str] = field(
         default_factory=lambda: types.MappingProxyType(_default_verdict_lines()))
     source: str = ""  # the file this was read from; empty for the embedded defaults
@@ -251,13 +271,14 @@ class Config:
         own = {self.addresses.aog, self.addresses.no_reply, *self.addresses.own}
         return frozenset(a.strip().lower() for a in own if a.strip())
 
+    @functools.cached_property
+    def contacts(self) -> Contacts:
+        """addresses.arc_contacts: who may send requests (and who may have a link)."""
+        return Contacts.of(self.addresses.arc_contacts)
+
     def arc_contact(self, address: str) -> bool:
         """Whether `address` may send requests (addresses.arc_contacts)."""
-        address = address.strip().lower()
-        for entry in (e.strip().lower() for e in self.addresses.arc_contacts):
-            if (entry.startswith("@") and address.endswith(entry)) or address == entry:
-                return True
-        return False
+        return self.contacts.admits(address)
 
     @property
     def message_id_domain(self) -> str:
@@ -274,6 +295,7 @@ class Config:
             retention_days=r.retention_days, signature=r.signature,
             verdict_lines=types.MappingProxyType(
                 {code: self.verdict_line(code) for code in _default_verdict_lines()}),
+            contacts=self.contacts, max_recipients=r.max_recipients,
         )
 
     @functools.cached_property
@@ -281,6 +303,11 @@ class Config:
         """The reply templates, read by one Jinja2 environment for as long as this lives."""
         configured = self.replies.templates_dir
         return Templates(Path(configured) if configured else SHIPPED_TEMPLATES)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """`mailbot.timezone`: where the day of a request is a day."""
+        return ZoneInfo(self.mailbot.timezone)
 
     @property
     def cutover(self) -> datetime | None:
@@ -337,9 +364,24 @@ def _validate(config: Config) -> None:
         raise ConfigError("inbox.sources has \"triggers\" but inbox.triggers.path is empty")
     if config.staging.slots < 1:
         raise ConfigError("staging.slots must be at least 1")
+    check_limits(config.limits, config.replies.max_recipients, config.replies.loop_header)
+    for key in ("aog", "maintainer", "no_reply"):
+        try:  # every mail is written with these: refused here, not by each mail
+            addr_spec(parseaddr(getattr(config.addresses, key))[1])
+        except ValueError:
+            raise ConfigError(f"addresses.{key} is not a plain address") from None
+    if config.report.target_hours <= 0:
+        raise ConfigError("report.target_hours must be more than 0")
+    try:
+        _ = config.zone
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"mailbot.timezone is not a time zone name: {config.mailbot.timezone!r}"
+        ) from None
     try:
         _ = config.cutover
     except ValueError:
         raise ConfigError(
             f"mailbot.cutover is not an ISO date: {config.mailbot.cutover!r}"
         ) from None
+

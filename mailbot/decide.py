@@ -2,11 +2,15 @@
 
 Pure: no I/O, no clock. The caller passes the archive's facts for the request's
 MOUS, the requests already queued or staging, and `today`, the day the request
-was received (entitlement is judged "on the day of the request").
+was received (entitlement is judged "on the day of the request"): its date in
+AOG's time zone, `request_day`, not in UTC (a mail at 00:30 in Garching is
+judged on that day, not the day before).
 
 Each row of `CHECKS` is one small named function that either decides (returns a
 Verdict) or passes (returns None); the first that decides wins, and
-`Verdict.check` records its name for the journal.
+`Verdict.check` records its name for the journal, `Verdict.passed` the checks
+before it, `Verdict.facts` and `Verdict.day` what it was judged on. `explain`
+also says what every later check would have said, for `mailbot explain`.
 
 `Verdict.detail` keys, per code (all values are strings):
 
@@ -28,14 +32,22 @@ Verdict) or passes (returns None); the first that decides wins, and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime, tzinfo
 
 from mailbot.model import Facts, Request, Verdict, VerdictCode
 
 DELIVERED = "delivered"  # the only state that passes, compared case-insensitively
 CYCLE_0_PREFIX = "2011."
 UNKNOWN_STATE = "unknown"
+ENTITLING_ROLES = ("PI", "DELEGEE")  # any other role of an entitlement row entitles nobody
+# AOG works in Garching: "the day of the request" is a day there (mailbot.timezone).
+DEFAULT_TIMEZONE = "Europe/Berlin"
+
+
+def request_day(received: datetime, zone: tzinfo) -> date:
+    """The day of the request: the date in `zone` at the (aware) time it was received."""
+    return received.astimezone(zone).date()
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,7 @@ class ActiveRequest:
     mous: str
     calfields: tuple[str, ...]
     ticket: str
+    user_email: str
 
 
 @dataclass(frozen=True)
@@ -107,10 +120,9 @@ def _role(case: _Case) -> str | None:
     email = _norm(case.request.user_email)
     rows = case.facts.entitlement
     roles = {row.role.strip().upper() for row in rows if _norm(row.email) == email}
-    if email and "PI" in roles:
-        return "PI"
-    if email and "DELEGEE" in roles:
-        return "DELEGEE"
+    for role in ENTITLING_ROLES:
+        if email and role in roles:
+            return role
     if _is_public(case):
         return "public"
     return None
@@ -203,7 +215,10 @@ def delivered(case: _Case) -> Verdict | None:
 
 
 def not_duplicate(case: _Case) -> Verdict | None:
-    """The same MOUS, fields and ticket already queued or staging: nothing new to do."""
+    """The same MOUS, fields, ticket and user already queued or staging: nothing new to do.
+
+    The user counts: a delegee asking in the PI's ticket wants the data too.
+    """
     request = case.request
     fields = frozenset(request.calfields)
     for other in case.active:
@@ -211,6 +226,7 @@ def not_duplicate(case: _Case) -> Verdict | None:
             other.mous == request.mous
             and other.ticket.strip() == request.ticket.strip()
             and frozenset(other.calfields) == fields
+            and _norm(other.user_email) == _norm(request.user_email)
         ):
             return _verdict(VerdictCode.DUPLICATE, not_duplicate, ticket=request.ticket.strip())
     return None
@@ -236,11 +252,40 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What one check of `CHECKS` said about a request."""
+
+    check: str
+    verdict: Verdict | None  # None: it passed
+    reached: bool  # False: an earlier check decided; `verdict` is what it would have said
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict, and what every check said on the way (`mailbot explain`)."""
+
+    verdict: Verdict
+    outcomes: tuple[CheckOutcome, ...]  # one per row of CHECKS, in order
+
+
+def explain(request: Request, facts: Facts, active: Iterable[ActiveRequest],
+            today: date) -> Decision:
+    """Every check on one request; the first that decides gives the verdict, else STAGE."""
+    case = _Case(request=request, facts=facts, active=tuple(active), today=today)
+    outcomes: list[CheckOutcome] = []
+    decided: Verdict | None = None
+    passed: list[str] = []
+    for check in CHECKS:
+        said = check(case)
+        outcomes.append(CheckOutcome(check.__name__, said, reached=decided is None))
+        if decided is None and said is None:
+            passed.append(check.__name__)
+        decided = decided or said
+    verdict = replace(decided or stage(case), passed=tuple(passed), facts=facts, day=today)
+    return Decision(verdict, tuple(outcomes))
+
+
 def decide(request: Request, facts: Facts, active: Iterable[ActiveRequest], today: date) -> Verdict:
     """The verdict on one request: the first check in `CHECKS` that decides, else STAGE."""
-    case = _Case(request=request, facts=facts, active=tuple(active), today=today)
-    for check in CHECKS:
-        verdict = check(case)
-        if verdict is not None:
-            return verdict
-    return stage(case)
+    return explain(request, facts, active, today).verdict

@@ -12,6 +12,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from mailbot import config as cfg
+from mailbot import report as stats_sheet
 from mailbot.archive import demo as demo_archive
 from mailbot.archive.demo import DemoCase
 from mailbot.clock import SYSTEM, Clock
@@ -81,7 +82,9 @@ def _write_config(directory: Path, duration: float) -> Path:
     path = directory / "mailbot.toml"
     path.write_text(
         "# Written by `mailbot demo`: the embedded setup, rooted in this directory.\n"
-        f"[mailbot]\ndata_dir = {_toml(str(directory.resolve()))}\n\n"
+        f"[mailbot]\ndata_dir = {_toml(str(directory.resolve()))}\n"
+        # The sample mails are written before the first run: answer them all.
+        "cutover = \"2000-01-01T00:00:00Z\"\n\n"
         "[addresses]\narc_contacts = [\"@example.org\", \"@eso.org\"]\n\n"
         f"[staging]\ncommand = {_toml(command)}\n",
         encoding="utf-8",
@@ -140,7 +143,20 @@ def run_demo(directory: Path, *, duration: float = 2.0) -> int:
             break
         time.sleep(min(1.0, max(0.2, duration / 4)))
     _print_table(config, dict(labels), runs)
+    print(f"stats sheet: {_write_report(config)}  (open it in a browser; `mailbot report`)")
     return 0
+
+
+def _write_report(config: cfg.Config) -> Path:
+    """The stats sheet of what the demo did, as the HTML page `mailbot report --html` writes."""
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        sheet = stats_sheet.gather(journal, window=stats_sheet.Window(), now=SYSTEM.now(),
+                                   target_hours=config.report.target_hours,
+                                   verdict_line=config.verdict_line)
+    finally:
+        journal.close()
+    return stats_sheet.write_html(sheet, config.path("{data_dir}/report.html"))
 
 
 def _print_table(config: cfg.Config, labels: dict[str, str], runs: int) -> None:

@@ -23,6 +23,14 @@ def mous_file_form(mous: str) -> str:
 
 
 @dataclass(frozen=True)
+class Authentication:
+    """What the receiving MTA's Authentication-Results say of a mail's From (RFC 8601)."""
+
+    verified: bool  # dmarc=pass, or dkim/spf=pass aligned with the From domain
+    evidence: str  # the result that vouches, or why none does
+
+
+@dataclass(frozen=True)
 class Origin:
     """Where a request came from: what a reply needs to thread and quote it."""
 
@@ -37,6 +45,8 @@ class Origin:
     references: tuple[str, ...] = ()
     date: datetime | None = None
     text: str = ""  # the plain text the request was read from, for quoting
+    # None: not asked (a trigger file, or no inbox.authserv_id); never kept in the journal.
+    authentication: Authentication | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,9 @@ class NotARequest:
     """Anything else; never answered, never touched."""
 
     reason: str
+    # Not read at all (too large, nested too deep): kept with its bytes for AOG, who
+    # can tell what it is; other mail that is no request is only recorded.
+    keep: bool = False
 
 
 Parsed = Request | Malformed | NotARequest
@@ -101,6 +114,11 @@ class Verdict:
     code: VerdictCode
     check: str  # name of the check that decided, recorded in the journal
     detail: dict[str, str] = field(default_factory=dict)  # values for the explanation
+    # What it was judged on, kept by the journal so that AOG can ask "why" later
+    # (`mailbot explain REQ`); not part of what the verdict is.
+    passed: tuple[str, ...] = field(default=(), compare=False)  # the checks before `check`
+    facts: Facts | None = field(default=None, compare=False)
+    day: date | None = field(default=None, compare=False)  # the day of the request
 
     @property
     def stages(self) -> bool:
@@ -115,14 +133,38 @@ class EntitlementRow:
 
 
 @dataclass(frozen=True)
+class FieldRow:
+    """One row of the fields query as the archive gave it (what `mailbot explain` shows)."""
+
+    name: str
+    is_calibrator: bool
+    intents: str | None = None  # the scan intents, when the query returns them
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    """One row of the release query: a delivery of the MOUS and its release date."""
+
+    delivery: str  # "" when the query does not name it
+    release_date: date | None  # None: not set yet
+
+
+@dataclass(frozen=True)
 class Facts:
-    """What the archive says about one MOUS (one attribute per query file)."""
+    """What the archive says about one MOUS (one attribute per query file).
+
+    `fields` and `release_date` are what the checks read, already folded so that
+    they fail closed (see `mailbot.archive.facts`); the `*_rows` keep the rows
+    they were folded from, for the explanation.
+    """
 
     entitlement: tuple[EntitlementRow, ...]
     state: str | None
     qa0_pass: int
-    fields: tuple[tuple[str, bool], ...]  # (field_name, is_calibrator)
-    release_date: date | None
+    fields: tuple[tuple[str, bool], ...]  # (field_name, is_calibrator), one per field
+    release_date: date | None  # None: no release date, or one of the deliveries has none
+    field_rows: tuple[FieldRow, ...] = ()
+    release_rows: tuple[ReleaseRow, ...] = ()
 
 
 @dataclass(frozen=True)

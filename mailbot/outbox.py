@@ -7,8 +7,9 @@ ones over ONE SMTP connection per run (connect and login retried, never DATA)
 and marks each `sent` in its own commit right after the server's final reply.
 
 At least once, never silently lost: if the process dies between the server's
-"250 OK" to DATA and the commit of the mark, the mail is still `queued` and
-the next run sends it again, with the same Message-ID (derived from the
+"250 OK" to DATA and the commit of the mark, the mail is still claimed
+(`sending`, below) and the next run queues it again and sends it again, with
+the same Message-ID (derived from the
 request and the kind of mail), so mail clients and archives fold the copies.
 Only a death inside that window makes a recipient see a mail twice. Measured
 by `benchmarks/bench_outbox.py` (local SMTP server on loopback, journal on an
@@ -22,14 +23,18 @@ same Message-ID is the safer side.
 
 A temporary refusal (4xx) leaves the mail queued with its error for the next
 run; a permanent one (5xx) marks it `failed` for AOG to look at; a server that
-is down or goes away ends the flush with `SmtpError` and leaves the rest
-queued. A refused login or an untrusted certificate is not an outage: it is
-never retried and stops the flush with a `MailbotError` saying what to fix.
+is down or goes away ends the flush with `SmtpError` and leaves that mail and
+the rest queued. Recipients refused while the others accepted the mail are
+kept with it (`mailbot attention` lists them); the mail is not sent again.
+A refused login or an untrusted certificate is not an outage: it is never
+retried and stops the flush with a `MailbotError` saying what to fix.
 
-After sending, `copy_for_review` stores a copy of each sent mail where AOG
-reads it: APPENDed with `\\Seen` to an IMAP folder of the aog@ mailbox
-(created if missing), or as .eml files. A copy that could not be stored is
-retried at the next run without sending the mail again.
+Each mail is claimed (`sending`) in a commit of its own before it is
+transmitted: AOG's discard or hold decided before that wins, one tried after
+it is refused, and `sent` is written only over that claim. A claim left by a
+run that died is queued again by the next flush (the window above).
+
+After sending, `mailbot.review` stores a copy of each sent mail where AOG reads it.
 """
 
 from __future__ import annotations
@@ -45,20 +50,16 @@ import re
 import smtplib
 import ssl
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
 
-import imapclient
-import imapclient.exceptions
-
 from mailbot import config as cfg
-from mailbot.clock import parse_stamp
-from mailbot.errors import ConfigError, ImapError, MailbotError, SmtpError
-from mailbot.inbox import connect_imap, ensure_folder
-from mailbot.journal import Journal, MailRecord
+from mailbot import faults
+from mailbot.errors import ConfigError, MailbotError, SmtpError
+from mailbot.journal import Journal, MailRecord, Refusal
 from mailbot.retry import ConnectRetry
 from mailbot.states import MailState
 
@@ -183,7 +184,7 @@ def without_bcc(data: bytes) -> bytes:
     return data if cleaned == head else cleaned + data[end:]
 
 
-def _write_eml(directory: Path, mail: MailRecord) -> Path:
+def write_eml(directory: Path, mail: MailRecord) -> Path:
     """Atomically write the mail's exact bytes, and its envelope beside it."""
     directory.mkdir(parents=True, exist_ok=True)
     # The Message-ID's digest keeps names of different mails apart (journal ids
@@ -215,7 +216,7 @@ class _Delivery:
         if self.config.outbox.transport == "directory":
             directory = self.config.path(self.config.outbox.directory)
             try:
-                _write_eml(directory, mail)
+                write_eml(directory, mail)
             except OSError as exc:
                 raise MailbotError(f"cannot write outgoing mail to {directory}: {exc}") from exc
             return {}
@@ -236,15 +237,23 @@ def flush(config: cfg.Config, journal: Journal, *, trace: Trace | None = None) -
     """Send every queued mail once; held mail waits for `mailbot outbox approve`."""
     report = FlushReport(held=len(journal.outbox(MailState.HELD)))
     note = trace or (lambda _event, _mail: None)
+    _requeue_interrupted(journal)
     delivery = _Delivery(config)
     try:
         for mail in journal.outbox(MailState.QUEUED):
+            with journal.transaction():
+                claimed = journal.claim_for_sending(mail.id)
+            if not claimed:
+                continue  # held or discarded since it was listed: AOG's word wins
             note("sending", mail)
-            outcome, partial = _deliver(config, journal, delivery, mail)
+            faults.reached(faults.Point.SENDING)
+            with _unclaimed_on_fault(journal, mail):
+                outcome, refused = _deliver(config, journal, delivery, mail)
             if outcome is None:
                 note("accepted", mail)
+                faults.reached(faults.Point.ACCEPTED)
                 with journal.transaction():
-                    journal.mark_sent(mail.id, note=partial)
+                    journal.mark_sent(mail.id, refused)
                 note("marked", mail)
                 report.sent.append(mail.id)
                 log.info("sent %s mail %d %s to %s", mail.kind, mail.id, mail.message_id,
@@ -256,10 +265,32 @@ def flush(config: cfg.Config, journal: Journal, *, trace: Trace | None = None) -
     return report
 
 
+@contextlib.contextmanager
+def _unclaimed_on_fault(journal: Journal, mail: MailRecord) -> Iterator[None]:
+    """An outage while sending puts the mail back in the queue for the next run (which
+    sends it again if the server had it already: the same window as a crash)."""
+    try:
+        yield
+    except BaseException:
+        with journal.transaction():
+            journal.set_outbox_state(mail.id, MailState.QUEUED, only_from=(MailState.SENDING,))
+        raise
+
+
+def _requeue_interrupted(journal: Journal) -> None:
+    """Mail a run that died was sending: sent again, byte for byte (the duplicate window)."""
+    with journal.transaction():
+        again = journal.requeue_interrupted()
+    if again:
+        log.info("mail %s was being sent by a run that stopped: sending it again (a "
+                 "recipient may get it twice, with the same Message-ID)",
+                 ", ".join(map(str, again)))
+
+
 def _deliver(config: cfg.Config, journal: Journal, delivery: _Delivery,
-             mail: MailRecord) -> tuple[bool | None, str | None]:
-    """(None, recipients refused or None) when accepted; else (whether the refusal was
-    permanent, None), the refusal being recorded on the mail."""
+             mail: MailRecord) -> tuple[bool | None, list[Refusal]]:
+    """(None, the recipients refused while the others got it) when accepted; else
+    (whether the refusal was permanent, []), the refusal being recorded on the mail."""
     s = config.outbox.smtp
     try:
         refused = delivery.send(mail)
@@ -269,23 +300,24 @@ def _deliver(config: cfg.Config, journal: Journal, delivery: _Delivery,
                    for rcpt, (code, text) in exc.recipients.items()]
         permanent = all(code >= 500 for code, _ in exc.recipients.values())
         return _refused(journal, mail, "recipients refused: " + "; ".join(replies),
-                        permanent), None
+                        permanent), []
     except smtplib.SMTPResponseException as exc:
         permanent = 500 <= exc.smtp_code < 600
         _refused(journal, mail, _reply_text(exc), permanent)
         if exc.smtp_code == _CLOSING:
             raise SmtpError(f"{s.host}:{s.port}: {_reply_text(exc)}") from exc
-        return permanent, None
+        return permanent, []
     except (OSError, smtplib.SMTPException) as exc:
         # Connection lost: if that was after DATA, the server may have the mail, and
         # the next run sends it again (at least once, see the module docstring).
         raise SmtpError(f"{s.host}:{s.port}: {exc}") from exc
-    if not refused:
-        return None, None
-    # The others have it; re-sending would give them a second copy. AOG sees the note.
-    partial = "sent, but refused for " + ", ".join(
-        f"{r} ({code} {text.decode(errors='replace')})" for r, (code, text) in refused.items())
-    log.warning("mail %d (%s) %s", mail.id, mail.subject, partial)
+    # The others have it; re-sending would give them a second copy. AOG sees the
+    # refused ones in `mailbot attention` and tells them another way.
+    partial = [Refusal(rcpt, f"{code} {text.decode(errors='replace')}")
+               for rcpt, (code, text) in refused.items()]
+    if partial:
+        log.warning("mail %d (%s) sent, but refused for %s", mail.id, mail.subject,
+                    ", ".join(f"{r.address} ({r.reply})" for r in partial))
     return None, partial
 
 
@@ -295,41 +327,6 @@ def _refused(journal: Journal, mail: MailRecord, error: str, permanent: bool) ->
     log.warning("mail %d (%s) %s: %s", mail.id, mail.subject,
                 "failed" if permanent else "deferred to the next run", error)
     return permanent
-
-
-def copy_for_review(config: cfg.Config, journal: Journal) -> int:
-    """Store a copy of each sent mail where AOG reads it; retried next run on failure."""
-    review = config.outbox.review
-    pending = [m for m in journal.outbox(MailState.SENT) if not m.copied]
-    if review.copy_to == "none" or not pending:
-        return 0
-    if review.copy_to == "directory":
-        same_place = config.outbox.transport == "directory"
-        for mail in pending:
-            if not same_place:
-                _write_eml(config.path(config.outbox.directory), mail)
-            with journal.transaction():
-                journal.mark_copied(mail.id)
-        return len(pending)
-    return _append_copies(config, journal, pending)
-
-
-def _append_copies(config: cfg.Config, journal: Journal, pending: list[MailRecord]) -> int:
-    folder = config.outbox.review.imap_folder
-    client = connect_imap(config.inbox.imap)
-    try:
-        ensure_folder(client, folder)
-        for mail in pending:
-            when = parse_stamp(mail.sent) if mail.sent else None
-            client.append(folder, without_bcc(mail.data), flags=[b"\\Seen"], msg_time=when)
-            with journal.transaction():
-                journal.mark_copied(mail.id)
-    except (TimeoutError, OSError, imapclient.exceptions.IMAPClientError) as exc:
-        raise ImapError(f"cannot store review copies in {folder!r}: {exc}") from exc
-    finally:
-        with contextlib.suppress(OSError, imapclient.exceptions.IMAPClientError):
-            client.logout()
-    return len(pending)
 
 
 def envelope_recipients(mail: MailRecord) -> tuple[list[str], list[str]]:

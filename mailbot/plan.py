@@ -1,8 +1,9 @@
 """What becomes of one mail read from a source: the intake's rules as an ordered table.
 
-The steps before and around `decide` (is it a request at all, may its sender
-ask, is it malformed, did it already arrive through the other channel) read as
-data, in the order the procedure applies them, like Mailman's chain of rules:
+The steps before and around `decide` (is it a request at all, is its sender who
+From says and may they ask, did it already arrive through the other channel, is
+its sender within their limits, is it malformed) read as data, in the order the
+procedure applies them, like Mailman's chain of rules:
 each step either lets the mail pass or decides its `Disposition`. `plan()`
 returns the disposition with the step that decided and the steps it passed,
 which the journal keeps. The run and `mailbot check` call the same `plan()`,
@@ -16,14 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from mailbot.decide import ActiveRequest, decide
+from mailbot.decide import DEFAULT_TIMEZONE, ActiveRequest, decide, request_day
 from mailbot.model import Facts, Malformed, NotARequest, OutgoingMail, Parsed, Request, Verdict
 from mailbot.states import MessageKind
 
+_AOG_ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 FLOOD_WINDOW = timedelta(days=1)  # replies.malformed_per_day counts this far back
+DAY = timedelta(days=1)  # limits.requests_per_day counts this far back
 
 
 class Knowledge(Protocol):
@@ -34,6 +38,10 @@ class Knowledge(Protocol):
 
     def malformed_from(self, sender: str, since: datetime) -> int:
         """How many malformed mails this sender sent since `since`."""
+
+    def requests_from(self, sender: str, since: datetime | None) -> int:
+        """Request-shaped mails (requests, malformed ones) of this sender recorded since
+        `since`; None: since this run began."""
 
     def active_requests(self) -> Sequence[ActiveRequest]:
         """Requests queued or staging (what a duplicate is compared with)."""
@@ -50,6 +58,10 @@ class Rules:
     malformed_per_day: int  # replies to one sender before the next ones wait for AOG
     render_malformed: Callable[[Malformed], OutgoingMail]  # the reply listing the problems
     stage_command: Callable[[Request], str]  # the stagecalms command line of a request
+    # Where "the day of the request" is a day (mailbot.timezone): AOG's, not UTC.
+    zone: tzinfo = _AOG_ZONE
+    requests_per_day: int = 30  # limits: request-shaped mails of one sender in 24 h
+    requests_per_run: int = 20  # ... and in one run
 
 
 # -- the dispositions ---------------------------------------------------------------------
@@ -70,6 +82,18 @@ class Untrusted:
     sender: str
     reason: str
     kind = MessageKind.UNTRUSTED
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Not served for now (a sender over their limits, a mail not read at all): kept with
+    its bytes for AOG. `notify`: AOG gets a notice (rendered when recorded, one per
+    sender and day)."""
+
+    sender: str
+    reason: str
+    notify: bool = False
+    kind = MessageKind.KEPT
 
 
 @dataclass(frozen=True)
@@ -119,7 +143,7 @@ class Unjudged:
     kind = MessageKind.REQUEST
 
 
-Disposition = Ignored | Untrusted | Rejected | Twin | Answered | Staged | Unjudged
+Disposition = Ignored | Untrusted | Kept | Rejected | Twin | Answered | Staged | Unjudged
 
 
 @dataclass(frozen=True)
@@ -148,9 +172,25 @@ Step = Callable[[Case], Disposition | None]
 
 
 def not_a_request(case: Case) -> Disposition | None:
-    """Auto-replies, bounces, the bot's own mail, other mail to aog@: left alone."""
+    """Auto-replies, bounces, the bot's own mail, other mail to aog@: left alone (and a
+    mail not read at all, too large or too deep, kept for AOG)."""
     parsed = case.parsed
-    return Ignored(parsed.reason) if isinstance(parsed, NotARequest) else None
+    if not isinstance(parsed, NotARequest):
+        return None
+    return Kept("", parsed.reason) if parsed.keep else Ignored(parsed.reason)
+
+
+def authenticated_sender(case: Case) -> Disposition | None:
+    """With `inbox.authserv_id`, From counts only when the receiving MTA vouches for it:
+    anyone can write any From, and the limits and replies go by it."""
+    parsed = case.parsed
+    if isinstance(parsed, NotARequest):
+        return None
+    vouched = parsed.origin.authentication
+    if vouched is None or vouched.verified:
+        return None
+    sender = parsed.origin.sender
+    return Untrusted(sender, f"{sender} is not authenticated: {vouched.evidence}")
 
 
 def trusted_sender(case: Case) -> Disposition | None:
@@ -180,9 +220,30 @@ def well_formed(case: Case) -> Disposition | None:
 
 def first_arrival(case: Case) -> Disposition | None:
     """The trigger script both mails aog@ and writes a file: one request, served once."""
-    request = _request(case)
-    twin = case.knows.twin_of(request)
-    return None if twin is None else Twin(request, twin)
+    if not isinstance(case.parsed, Request):
+        return None  # a malformed mail repeats nothing that was served
+    twin = case.knows.twin_of(case.parsed)
+    return None if twin is None else Twin(case.parsed, twin)
+
+
+def within_limits(case: Case) -> Disposition | None:
+    """One sender's request-shaped mails beyond `limits.requests_per_run` in a run or
+    `limits.requests_per_day` in 24 h are kept for AOG, who gets one notice a day:
+    ARC sends one mail per MOUS and at most 10 MOUSs a ticket, so more is a runaway
+    script, a loop, or someone else."""
+    parsed = case.parsed
+    assert not isinstance(parsed, NotARequest)
+    sender, rules = parsed.origin.sender, case.rules
+    in_run = case.knows.requests_from(sender, None)
+    if in_run >= rules.requests_per_run:
+        why = (f"more than {rules.requests_per_run} requests from {sender} in one run"
+               " (limits.requests_per_run)")
+    elif case.knows.requests_from(sender, case.now - DAY) >= rules.requests_per_day:
+        why = (f"more than {rules.requests_per_day} requests from {sender} in 24 h"
+               " (limits.requests_per_day)")
+    else:
+        return None
+    return Kept(sender, why, notify=True)
 
 
 def judged(case: Case) -> Disposition:
@@ -191,7 +252,8 @@ def judged(case: Case) -> Disposition:
     facts = case.knows.facts(request.mous)
     if facts is None:
         return Unjudged(request)
-    verdict = decide(request, facts, case.knows.active_requests(), request.received.date())
+    day = request_day(request.received, case.rules.zone)
+    verdict = decide(request, facts, case.knows.active_requests(), day)
     if verdict.stages:
         return Staged(request, verdict, case.rules.stage_command(request))
     return Answered(request, verdict)
@@ -205,9 +267,11 @@ def _request(case: Case) -> Request:
 
 STEPS: tuple[Step, ...] = (
     not_a_request,
+    authenticated_sender,
     trusted_sender,
-    well_formed,
     first_arrival,
+    within_limits,
+    well_formed,
 )
 
 

@@ -1,8 +1,10 @@
 """Staging jobs over time: poll running ones, start waiting ones (at most `slots` at once).
 
-A job is launched at most once: its remote directory is created atomically by
-`stage.launch`, and launching an existing one only reports the recorded pid,
-so a crash between launch and journal commit is repaired by the next run.
+A job is launched at most once: `stage.launch` is safe to repeat (the job's
+own `mkdir started` lets one start through), so a crash anywhere between launch
+and journal commit is repaired by the next run. A job whose directory shows no
+pid yet is in doubt, never taken for dead: it keeps its slot and its MOUS, and
+`retry` of its MOUS is refused, until its directory shows it alive or finished.
 Never two running jobs for the same MOUS: the later one waits and then profits
 from stagecalms' hard-link reuse of the first one's MSs.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from mailbot import reply, stage
+from mailbot import faults, reply, stage
 from mailbot.config import Config
 from mailbot.errors import MailbotError
 from mailbot.journal import JobRecord, Journal
@@ -87,23 +89,41 @@ def _start(config: Config, journal: Journal, transport: stage.Transport, job: Jo
             journal.set_request_state(job.request, RequestState.STAGING)
     if cancelled:
         log.warning("job %d was cancelled while it was being launched; it runs", job.id)
-    log.info("job %d %s (%s, pid %d): %s", job.id,
+    log.info("job %d %s (%s, pid %s): %s", job.id,
              "started" if launched.started else "found already started on the staging host",
-             job.name, launched.pid, command)
+             job.name, launched.pid or "not shown yet: in doubt", command)
     return True
 
 
 def _poll(config: Config, journal: Journal, transport: stage.Transport, job: JobRecord,
           report: StepReport) -> None:
-    assert job.job_dir is not None and job.pid is not None
-    status = stage.poll(transport, stage.LaunchedJob(job.job_dir, job.pid),
+    assert job.job_dir is not None
+    status = stage.poll(transport, stage.LaunchedJob(job.job_dir, job.pid or None),
                         timeout=config.staging.ssh.command_timeout)
+    if status.pid is not None and status.pid != job.pid:
+        with journal.transaction():
+            journal.job_pid_found(job.id, status.pid)
+        log.info("job %d: its pid on the staging host is %d", job.id, status.pid)
+    if status.unstarted:
+        # Prepared by a launch that died before starting it: start it now (the job's
+        # own `mkdir started` keeps it to one start, whoever else tries).
+        _relaunch(config, journal, transport, job)
     if not status.finished:
         return
     expected = stage.Expected.of(journal.request(job.request))
     result = stage.parse_output(status.output, status.exit_status, expected)
     finish(config, journal, job, status.output, result)
     (report.succeeded if result.ok else report.failed).append(job.id)
+
+
+def _relaunch(config: Config, journal: Journal, transport: stage.Transport,
+              job: JobRecord) -> None:
+    launched = stage.launch(transport, stage.jobs_dir(config), job.name, job.command,
+                            timeout=config.staging.ssh.command_timeout)
+    if launched.pid is not None:
+        with journal.transaction():
+            journal.job_pid_found(job.id, launched.pid)
+    log.info("job %d started on the staging host (pid %s)", job.id, launched.pid or "not shown yet")
 
 
 def finish(config: Config, journal: Journal, job: JobRecord, output: str,
@@ -128,6 +148,7 @@ def finish(config: Config, journal: Journal, job: JobRecord, output: str,
         journal.set_request_state(
             job.request, RequestState.COMPLETED if result.ok else RequestState.FAILED)
         journal.enqueue(mail, request=job.request, job=job.id, held=held_kind(config, mail.kind))
+        faults.reached(faults.Point.FINISHING)
     log.info("job %d %s%s", job.id, "succeeded: " if result.ok else "failed: ",
              result.url if result.ok else "; ".join(result.problems))
 
@@ -147,9 +168,22 @@ def retry(journal: Journal, job_id: int) -> int:
         if later is not None:
             raise MailbotError(
                 f"job {job_id} was already retried as job {later.id} ({later.state})")
+        _refuse_while_running(journal, job)
         new_id = journal.add_job(job.request, job.command, attempt=job.attempt + 1)
         journal.set_request_state(job.request, RequestState.STAGING)
     return new_id
+
+
+def _refuse_while_running(journal: Journal, job: JobRecord) -> None:
+    """A staging of the same MOUS that may still run on the host: no new attempt yet
+    (it would run outside the slot limit, or stage the MOUS twice at once)."""
+    mous = journal.job_mous(job)
+    for other in journal.jobs(JobState.RUNNING):
+        if journal.job_mous(other) == mous:
+            shown = f"pid {other.pid}" if other.pid else "its pid not shown yet"
+            raise MailbotError(
+                f"job {other.id} of the same MOUS {mous} may still run on the staging host"
+                f" ({shown}); retry job {job.id} once it has ended")
 
 
 def cancel(journal: Journal, job_id: int) -> None:

@@ -20,7 +20,7 @@ import imapclient.exceptions
 
 from mailbot.config import Config
 from mailbot.errors import EXIT_OUTAGE, AlreadyRunning, MailbotError
-from mailbot.inbox import connect_imap
+from mailbot.inbox import connect_imap, server_folder
 from mailbot.run import RunReport, run_once
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def wait_for_mail(config: Config, timeout: float, stop: Stop) -> bool:
 def _idle(config: Config, deadline: float, stop: Stop) -> bool:
     client = connect_imap(config.inbox.imap)
     try:
-        client.select_folder(config.inbox.imap.folder, readonly=True)
+        client.select_folder(server_folder(client, config.inbox.imap.folder), readonly=True)
         client.idle()
         # Said once the server takes IDLE: operators (and the tests) know mail now wakes it.
         log.info("idling on %s until mail arrives", config.inbox.imap.folder)

@@ -59,8 +59,10 @@ def simulator_command(root: Path, duration: float) -> str:
                        "--duration", str(duration)])
 
 
-# The senders of the test mails (addresses.arc_contacts), unless a test says otherwise.
-TEST_ARC_CONTACTS = ["@example.org", "@eso.org"]
+# The senders of the test mails (addresses.arc_contacts), unless a test says otherwise;
+# the demo's ARC contact listed by address too, as a deployment lists its ARC staff: it
+# gets the blind copy of completions of proprietary data.
+TEST_ARC_CONTACTS = ["@example.org", "@eso.org", "arc.contact@example.org"]
 
 
 def changed(config: Config, **tables: Mapping[str, Any]) -> Config:

@@ -26,7 +26,7 @@ from mailbot.archive import (
 from mailbot.archive import demo as demo_archive
 from mailbot.archive.demo import DEMO_CASES, DemoCase
 from mailbot.config import Config
-from mailbot.decide import ActiveRequest, decide
+from mailbot.decide import ENTITLING_ROLES, ActiveRequest, decide
 from mailbot.errors import ArchiveError, ConfigError
 from mailbot.model import Facts, Origin, Request, VerdictCode, mous_file_form
 from tests.settings import config_in
@@ -70,7 +70,7 @@ def run_cases(archive: SqlArchive) -> list[VerdictCode]:
     for case in DEMO_CASES:
         verdict = decide(request_for(case), archive.facts(case.mous), active, TODAY)
         if verdict.stages:
-            active.append(ActiveRequest(case.mous, case.calfields, case.ticket))
+            active.append(ActiveRequest(case.mous, case.calfields, case.ticket, case.user_email))
         codes.append(verdict.code)
     return codes
 
@@ -109,14 +109,12 @@ def test_demo_cases_look_like_real_requests() -> None:
     assert any(not c.user_name.isascii() for c in DEMO_CASES)
 
 
-def _normalised(facts: Facts) -> Facts:
-    return Facts(
-        entitlement=tuple(sorted(facts.entitlement, key=repr)),
-        state=facts.state,
-        qa0_pass=facts.qa0_pass,
-        fields=tuple(sorted(facts.fields)),
-        release_date=facts.release_date,
-    )
+def _normalised(facts: Facts) -> tuple[object, ...]:
+    """What the checks read: who entitles, the project, state, QA0, fields, release day."""
+    entitling = {(r.role, r.email.lower()) for r in facts.entitlement
+                 if r.role in ENTITLING_ROLES and r.email}
+    return (sorted(entitling), sorted({r.project_code for r in facts.entitlement}), facts.state,
+            facts.qa0_pass, sorted(facts.fields), facts.release_date)
 
 
 def test_alternative_queries_give_the_same_facts(tmp_path: Path, seeded: Path) -> None:
@@ -140,9 +138,12 @@ def test_facts_of_one_mous(tmp_path: Path, seeded: Path) -> None:
     assert dict(facts.fields) == {
         "J0510+1800": True,
         "J0431+1731": True,
-        "J0321+1234": True,  # a check source: no OBSERVE_TARGET intent
-        "HL_Tau": False,
+        "J0321+1234": True,  # a check source: CHECK WVR, no target intent
+        "HL_Tau": False,  # TARGET, as the archive spells a science target
     }
+    assert {(r.name, r.intents) for r in facts.field_rows} >= {("HL_Tau", "TARGET"),
+                                                               ("J0321+1234", "CHECK WVR")}
+    assert [r.delivery for r in facts.release_rows] == ["2017.1.00727.S_uid___A001_X1296_X675"]
     assert type(facts.release_date) is date
     assert facts.release_date > TODAY
 
@@ -277,8 +278,11 @@ def test_statements_get_exactly_the_binds_they_use(tmp_path: Path) -> None:
     # Oracle-shaped values: upper-case names, CHAR padding, datetimes, NULLs, Y/N flags.
     assert facts.state == "Delivered"
     assert facts.qa0_pass == 3
-    assert facts.release_date == date(2020, 1, 2)
+    # One delivery dated, one not yet (NULL): not public, whatever the other says.
+    assert facts.release_date is None
+    assert [r.release_date for r in facts.release_rows] == [date(2020, 1, 2), None]
     assert facts.fields == (("J1", True), ("T", False))
+    assert facts.field_rows[0].intents is None  # this query has no intents column
     assert [(r.role, r.email) for r in facts.entitlement] == [("PI", "")]
 
 
@@ -408,3 +412,25 @@ def test_oracle_silent_peer_is_bounded_by_connect_timeout(
         open_archive(config, url=f"oracle://aog@127.0.0.1:{silent_port}/alma")
     assert time.monotonic() - started < 4
     assert _attempts(str(info.value)) >= 2
+
+
+def test_seed_replaces_a_demo_archive_of_an_earlier_schema(tmp_path: Path) -> None:
+    path = tmp_path / "alma.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(  # the demo schema of before: pi_userid, dp_delegation, no active flag
+        "CREATE TABLE account (account_id TEXT PRIMARY KEY, request_handler_id INTEGER,"
+        " firstname TEXT, lastname TEXT, email TEXT, preferredarc TEXT);"
+        "CREATE TABLE bmmv_obsproject (prj_archive_uid TEXT PRIMARY KEY, prj_code TEXT,"
+        " prj_title TEXT, pi_userid TEXT);"
+        "CREATE TABLE dp_delegation (pi_rh_id INTEGER, delegee_rh_id INTEGER,"
+        " project_code TEXT);")
+    db.close()
+    demo_archive.seed(path, today=TODAY)
+    db = sqlite3.connect(path)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    columns = {r[1] for r in db.execute("PRAGMA table_info(bmmv_obsproject)")}
+    db.close()
+    assert "dp_delegation" not in tables and "account_delegation" in tables
+    assert "pi" in columns and "pi_userid" not in columns
+    with open_archive(make_config(tmp_path)) as archive:
+        assert archive.facts(DEMO_CASES[0].mous).entitlement

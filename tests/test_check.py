@@ -262,6 +262,50 @@ def test_an_unreadable_file_exits_2_and_the_others_are_still_reported(
     ]
 
 
+def test_a_file_the_bot_fails_on_is_one_line_and_the_others_are_reported(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Whatever the fault: one line on stderr, exit 2, never a traceback (issue 10)."""
+    from mailbot import check
+
+    first, last = EMAILS / "script-plain.eml", EMAILS / "out-of-office.eml"
+    poison = tmp_path / "poison.eml"
+    poison.write_bytes(first.read_bytes())
+    real_parse = check.parse
+
+    def parse(incoming: Any, config: cfg.Config) -> Any:
+        if incoming.key == poison.name:
+            raise ValueError("embedded null character\x1b[31m")
+        return real_parse(incoming, config)
+
+    monkeypatch.setattr(check, "parse", parse)
+    monkeypatch.setenv("MAILBOT_HOME", str(home))
+    status = check.check_files(cfg.Config(), [str(first), str(poison), str(last)], as_json=True)
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert [r["file"] for r in records(out)] == [str(first), str(last)]
+    assert err.splitlines() == [f"mailbot: {poison}: the bot fails on this file (a run would "
+                                "shunt it): embedded null character [31m"]
+
+
+def test_hostile_files_are_checked_and_shown_without_controls(home: Path,
+                                                             tmp_path: Path) -> None:
+    """A NUL charset crashed `check` before; text of anyone's mail never reaches the terminal
+    as control sequences."""
+    raw = (EMAILS / "script-plain.eml").read_bytes()
+    nul = tmp_path / "nul-charset.eml"
+    nul.write_bytes(raw.replace(b"Subject:", b'Content-Type: text/plain; charset="utf\x00-8"\n'
+                                b"Subject:", 1) + "Grüße\n".encode("latin-1"))
+    escape = tmp_path / "escape.eml"
+    escape.write_bytes(raw.replace(b"Subject:", b"Subject: \x1b]0;pwned\x07 \x1b[2J", 1)
+                       + b"\n\x1b[31mred\x1b[0m\n")
+    done = mailbot(home, "check", nul, escape)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("== ") == 2 and "\x1b" not in done.stdout
+    assert done.stderr == ""
+
+
 # --- the text report ----------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from mailbot.journal import Journal
 from mailbot.states import MailState
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import SmtpServer
-from tests.settings import imap_table, smtp_table, write_settings
+from tests.settings import PAST, imap_table, smtp_table, write_settings
 from tests.test_outbox import (
     ARC,
     MAINTAINER,
@@ -41,7 +41,7 @@ def write_config(tmp: Path, smtp: SmtpServer, *, port: int | None = None,
     port = port or smtp.port
     review = {"copy_to": "imap", "imap_folder": "Mailbot/Sent"} if imap else {"copy_to": "none"}
     return write_settings(tmp / f"mailbot-{port}.toml", {
-        "mailbot": {"data_dir": tmp},
+        "mailbot": {"data_dir": tmp, "cutover": PAST},
         "addresses": {"aog": "aog@example.org", "maintainer": MAINTAINER},
         "inbox": {"sources": ["maildir"],
                   "imap": None if imap is None else imap_table(imap, retry_seconds=1)},
@@ -87,8 +87,10 @@ def test_list_shows_state_kind_age_recipients_subject_and_error(
     queued_id, completion_id = queue(journal, [verdict, completion])
     malformed_id, failure_id = queue(journal, [malformed, failure], held=True)
     with journal.transaction():
+        journal.claim_for_sending(completion_id)
         journal.mark_sent(completion_id)
         journal.set_outbox_state(failure_id, MailState.QUEUED, only_from=(MailState.HELD,))
+        journal.claim_for_sending(failure_id)
         journal.mark_attempt_failed(failure_id, "550 5.1.1 no such user", permanent=True)
 
     listing = out(mailbot(settings, "outbox", "list"))
@@ -195,6 +197,8 @@ def test_approving_a_sent_or_unknown_mail_is_refused(
     config = cfg.load(settings)
     sent, held = queue(journal, [rendered(config, 1), rendered(config, 2)], held=True)
     with journal.transaction():
+        journal.set_outbox_state(sent, MailState.QUEUED, only_from=(MailState.HELD,))
+        journal.claim_for_sending(sent)
         journal.mark_sent(sent)
 
     done = mailbot(settings, "outbox", "approve", str(sent), str(held), "99")

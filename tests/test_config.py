@@ -52,7 +52,7 @@ def test_the_closed_choices_are_the_documented_ones() -> None:
         "outbox.transport": {"directory", "smtp"},
         "outbox.smtp.security": {"ssl", "starttls", "plain"},
         "outbox.review.copy_to": {"imap", "directory", "none"},
-        "outbox.review.hold": {"verdict", "malformed", "completion", "failure"},
+        "outbox.review.hold": {"verdict", "malformed", "completion", "failure", "notice"},
     }
 
 
@@ -131,3 +131,43 @@ def test_the_replies_get_their_settings_and_templates_once() -> None:
     assert settings.verdict_line("MALFORMED") == "MALFORMED REQUEST"
     assert config.templates is config.templates
     assert config.templates.directory == SHIPPED_TEMPLATES
+
+
+@pytest.mark.parametrize(("tables", "error"), [
+    ({"limits": {"requests_per_day": 0}}, "limits.requests_per_day must be at least 1"),
+    ({"limits": {"requests_per_run": -1}}, "limits.requests_per_run must be at least 1"),
+    ({"limits": {"max_mail_bytes": 0}}, "limits.max_mail_bytes must be at least 1"),
+    ({"replies": {"max_recipients": 0}}, "replies.max_recipients must be at least 1"),
+    ({"replies": {"loop_header": "X-Loop: yes"}},
+     "replies.loop_header is not a header name: 'X-Loop: yes'"),
+    ({"addresses": {"aog": "aog at eso.org"}}, "addresses.aog is not a plain address"),
+    ({"addresses": {"maintainer": "=?utf-8?q?x?=@eso.org"}},
+     "addresses.maintainer is not a plain address"),
+], ids=["per day", "per run", "mail size", "recipients", "loop header", "aog", "maintainer"])
+def test_a_bound_that_is_no_bound_is_refused(tables: dict[str, Any], error: str,
+                                             tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        cfg.load(write_settings(tmp_path / "m.toml", tables))
+    assert str(refused.value) == error
+
+
+def test_the_sample_is_safe_as_written() -> None:
+    """What `mailbot init` writes: limits on, replies capped, no address named for links."""
+    config = cfg.load(cfg.PACKAGE_DIR / "sample-config.toml")
+    assert config.contacts.addresses == frozenset(), "a link goes to no ARC contact by domain"
+    assert config.contacts.domains == {"@eso.org"}
+    settings = config.reply_settings
+    assert settings.may_copy("someone@eso.org") and not settings.may_copy("x@example.org")
+    assert not settings.may_receive_link("someone@eso.org")
+    assert settings.may_receive_link(config.addresses.maintainer)
+    assert (config.limits.requests_per_day, config.limits.requests_per_run) == (30, 20)
+    assert config.replies.max_recipients == 10
+    assert config.inbox.authserv_id == ""  # the MTA's name: set by the README's production
+
+
+def test_an_address_listed_by_itself_may_have_the_link() -> None:
+    config = changed(cfg.Config(), addresses={"arc_contacts": ("@eso.org", " EvKampe@ESO.org")})
+    settings = config.reply_settings
+    assert settings.may_receive_link("evkampe@eso.org")
+    assert not settings.may_receive_link("mallory@eso.org")
+    assert config.arc_contact("mallory@eso.org") and not config.arc_contact("x@evil-eso.org")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -55,7 +56,7 @@ def make_facts(**changes: Any) -> Facts:
     return Facts(**values)
 
 
-ACTIVE_SAME = ActiveRequest(MOUS, (), TICKET)
+ACTIVE_SAME = ActiveRequest(MOUS, (), TICKET, PI)
 
 # id, request changes, facts changes, active requests, code, check, expected detail (subset)
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], tuple[ActiveRequest, ...],
@@ -148,15 +149,32 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], tuple[ActiveRequest, ...]
     ("not entitled and duplicate", {"user_email": STRANGER}, {}, (ACTIVE_SAME,),
      VerdictCode.NOT_ENTITLED, "entitlement", {}),
     # --- duplicates ---
-    ("same MOUS, other ticket", {}, {}, (ActiveRequest(MOUS, (), "16999"),),
+    ("same MOUS, other ticket", {}, {}, (ActiveRequest(MOUS, (), "16999", PI),),
      VerdictCode.STAGE, "stage", {}),
-    ("same ticket, other MOUS", {}, {}, (ActiveRequest("uid://A001/X1296/X67b", (), TICKET),),
+    ("same ticket, other MOUS", {}, {}, (ActiveRequest("uid://A001/X1296/X67b", (), TICKET, PI),),
      VerdictCode.STAGE, "stage", {}),
     ("same MOUS and ticket, other fields", {"calfields": ("J0510+1800",)}, {},
      (ACTIVE_SAME,), VerdictCode.STAGE, "stage", {"role": "calibrator"}),
     ("same fields in another order", {"calfields": ("J0321+1234", "J0510+1800")}, {},
-     (ActiveRequest(MOUS, ("J0510+1800", "J0321+1234"), TICKET),),
+     (ActiveRequest(MOUS, ("J0510+1800", "J0321+1234"), TICKET, PI),),
      VerdictCode.DUPLICATE, "not_duplicate", {"ticket": TICKET}),
+    ("same MOUS and ticket, the delegee asks too", {"user_email": DELEGEE}, {}, (ACTIVE_SAME,),
+     VerdictCode.STAGE, "stage", {"role": "DELEGEE"}),
+    ("same user in another case, with spaces", {"user_email": " Judit.Szulagyi@Example.ORG "},
+     {}, (ACTIVE_SAME,), VerdictCode.DUPLICATE, "not_duplicate", {"ticket": TICKET}),
+    # --- rows that do not entitle (fail closed) ---
+    ("PI row of an inactive account", {},
+     {"entitlement": (EntitlementRow(PROJECT, "PI (inactive account)", PI),)}, (),
+     VerdictCode.NOT_ENTITLED, "entitlement", {"email": PI}),
+    ("delegation not for data", {"user_email": DELEGEE},
+     {"entitlement": (EntitlementRow(PROJECT, "PI", PI),
+                      EntitlementRow(PROJECT, "DELEGEE (not for data)", DELEGEE))}, (),
+     VerdictCode.NOT_ENTITLED, "entitlement", {"email": DELEGEE}),
+    ("a role that is no role", {}, {"entitlement": (EntitlementRow(PROJECT, "PI-ish", PI),)}, (),
+     VerdictCode.NOT_ENTITLED, "entitlement", {}),
+    ("only rows that do not entitle: the MOUS is still known", {"user_email": STRANGER},
+     {"entitlement": (EntitlementRow(PROJECT, "PI (no account)", ""),)}, (),
+     VerdictCode.NOT_ENTITLED, "entitlement", {}),
 ]  # fmt: skip
 
 
@@ -267,3 +285,63 @@ def test_any_input_gets_one_verdict_from_its_first_deciding_check(
 
 def _norm_state(state: str | None) -> str:
     return (state or "").strip().lower()
+
+
+# --- what the verdict was judged on, and every check's say (mailbot explain) ----------------
+
+
+def test_the_verdict_carries_what_it_was_judged_on() -> None:
+    facts = make_facts()
+    verdict = decide(make_request(user_email=STRANGER), facts, (), TODAY)
+    assert verdict.code is VerdictCode.NOT_ENTITLED
+    assert verdict.passed == ("cycle_0", "known_mous", "project_matches", "qa0_pass",
+                              "calibrator_fields")
+    assert verdict.facts is facts and verdict.day == TODAY
+    staged = decide(make_request(), facts, (), TODAY)
+    assert staged.passed == tuple(c.__name__ for c in decide_module.CHECKS)
+
+
+def test_explain_says_what_every_check_says() -> None:
+    request = make_request(user_email=STRANGER, calfields=("HL_Tau",))
+    decision = decide_module.explain(request, make_facts(state="QA3InProgress"),
+                                     (ActiveRequest(MOUS, ("HL_Tau",), TICKET, STRANGER),), TODAY)
+    said = [(o.check, o.verdict.code if o.verdict else None, o.reached)
+            for o in decision.outcomes]
+    assert said == [
+        ("cycle_0", None, True),
+        ("known_mous", None, True),
+        ("project_matches", None, True),
+        ("qa0_pass", None, True),
+        ("calibrator_fields", None, True),
+        ("entitlement", VerdictCode.NOT_ENTITLED, True),
+        ("delivered", VerdictCode.NOT_DELIVERED, False),
+        ("not_duplicate", VerdictCode.DUPLICATE, False),
+    ]
+    assert decision.verdict.code is VerdictCode.NOT_ENTITLED
+    assert decision.verdict.detail["targets"] == "HL_Tau"
+
+
+@pytest.mark.parametrize(
+    ("received", "day"),
+    [
+        # 00:30 in Garching (summer, UTC+2) is still the day before in UTC.
+        (datetime(2024, 5, 16, 22, 30, tzinfo=UTC), date(2024, 5, 17)),
+        # 00:30 in winter (UTC+1).
+        (datetime(2024, 1, 15, 23, 30, tzinfo=UTC), date(2024, 1, 16)),
+        (datetime(2024, 1, 15, 22, 59, tzinfo=UTC), date(2024, 1, 15)),
+        # An offset of the sender's own is only a way of writing the instant.
+        (datetime(2024, 5, 17, 1, 0, tzinfo=timezone(timedelta(hours=-7))), date(2024, 5, 17)),
+    ],
+)
+def test_the_day_of_the_request_is_a_day_in_garching(received: datetime, day: date) -> None:
+    assert decide_module.request_day(received, ZoneInfo(decide_module.DEFAULT_TIMEZONE)) == day
+
+
+def test_a_mail_just_after_midnight_in_garching_is_judged_on_that_day() -> None:
+    # Public from 2024-05-17; the mail arrives at 00:30 CEST, i.e. 22:30 UTC the day before.
+    received = datetime(2024, 5, 16, 22, 30, tzinfo=UTC)
+    request = make_request(user_email=STRANGER, received=received)
+    facts = make_facts(release_date=date(2024, 5, 17))
+    berlin = decide_module.request_day(received, ZoneInfo("Europe/Berlin"))
+    assert decide(request, facts, (), berlin).code is VerdictCode.STAGE
+    assert decide(request, facts, (), received.date()).code is VerdictCode.NOT_ENTITLED

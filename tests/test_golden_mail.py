@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -270,6 +271,10 @@ CASES: dict[str, Case] = {
     "failure_calibrators_unknown": lambda _: failure(
         G(), make_request(calfields=CALIBRATORS),
         replace(FAILED, exit_status=None, problems=(), failed_dir=None, workdir=None), ""),
+    "notice": lambda _: reply.render_notice(
+        G().reply_settings, G().templates, "ekarrstrom@eso.org",
+        "more than 20 requests from ekarrstrom@eso.org in one run (limits.requests_per_run)",
+        key=f"{INSTANCE}:notice:ekarrstrom@eso.org:2024-03-05", queued_at=QUEUED_AT),
 }
 
 
@@ -291,6 +296,18 @@ def test_mail_is_byte_for_byte_the_golden_one(case: str, tmp_path: Path) -> None
     assert envelope(mail) == json.loads(env.read_text(encoding="utf-8"))
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_golden_mail_reads_back_as_what_was_set(case: str) -> None:
+    """Subject, addresses and nothing else, exactly (the stdlib's folding read the subject
+    "... X675 – Zoë" back as "... X675  –Zoë": issue 10)."""
+    msg = message_from_bytes((GOLDEN / f"{case}.eml").read_bytes(), policy=policy.default)
+    env = json.loads((GOLDEN / f"{case}.envelope.json").read_text(encoding="utf-8"))
+    assert str(msg["Subject"]) == env["subject"]
+    named = {a.addr_spec.lower() for h in ("To", "Cc") if msg[h] for a in msg[h].addresses}
+    assert named <= {r.lower() for r in env["rcpt_to"]}
+    assert len(msg.keys()) == len(set(msg.keys())), "a header twice"
+
+
 def test_every_golden_file_has_a_case() -> None:
     """A case removed from CASES leaves no golden file that nothing checks."""
     names = {p.name.split(".")[0] for p in GOLDEN.iterdir()}
@@ -299,4 +316,4 @@ def test_every_golden_file_has_a_case() -> None:
 
 def test_every_template_kind_has_a_golden_case() -> None:
     shipped = {f"verdict_{c.value}" for c in VerdictCode if c is not VerdictCode.STAGE}
-    assert shipped | {"malformed", "completion", "failure"} <= set(CASES)
+    assert shipped | {"malformed", "completion", "failure", "notice"} <= set(CASES)

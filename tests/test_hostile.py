@@ -207,3 +207,73 @@ def test_a_megabyte_subject_makes_a_small_reply() -> None:
 
 def test_a_short_subject_is_kept_whole() -> None:
     assert reply_subject("Re: " + "y" * 200) == "Re: " + "y" * 200
+
+
+# ---------------------------------------------------------------- bounded headers (issue 10)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("count", [250_000, 500_000], ids=["1 MB", "2 MB"])
+def test_a_subject_of_megabytes_of_re_is_cut_before_decoding(count: int) -> None:
+    """500k "Re: " took 196 s; each header is now cut at 16 kB before it is decoded."""
+    result = parse(mail(body(), subject="Re: " * count))
+    assert isinstance(result, Request)
+    assert len(result.origin.subject) <= textmail.MAX_HEADER_CHARS
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("fields", [False, True], ids=["one Cc field", "40,000 Cc fields"])
+def test_forty_thousand_cc_are_read_as_the_first_hundred(fields: bool) -> None:
+    addresses = [f"cc{i}@example.org" for i in range(40_000)]
+    cc = "".join(f"Cc: {a}\n" for a in addresses) if fields else f"Cc: {', '.join(addresses)}\n"
+    result = parse(mail(body(), headers=cc))
+    assert isinstance(result, Request)
+    assert result.origin.cc == tuple(addresses[:textmail.MAX_ADDRESSES])
+
+
+def test_address_lists_split_only_at_top_level_commas() -> None:
+    raw = '"Petry, Dirk" <d@x.org>, (a, comment) e@x.org, <f,g@x.org>, "a\\", b" <h@x.org>,'
+    assert textmail.address_items(raw) == [
+        '"Petry, Dirk" <d@x.org>', " (a, comment) e@x.org", " <f,g@x.org>",
+        ' "a\\", b" <h@x.org>']
+
+
+def test_the_first_and_the_latest_references_survive_the_cut() -> None:
+    ids = [f"<id{i}@x.example>" for i in range(5_000)]
+    result = parse(mail(body(), headers="References: " + " ".join(ids) + "\n"))
+    assert isinstance(result, Request)
+    assert result.origin.references[0] == ids[0]
+    assert result.origin.references[-1] == ids[-1]
+
+
+# ---------------------------------------------------------------- odd bytes (issue 10)
+
+
+def test_a_message_id_of_raw_bytes_is_escaped() -> None:
+    raw = mail(body()).replace(b"<hostile@eso.org>", b"<r\xe9qu\xeate\x00\xff@eso.org>")
+    result = parse(raw)
+    assert isinstance(result, Request)
+    assert result.message_id == "<r\\xe9qu\\xeate\\x00\\xff@eso.org>"
+
+
+@pytest.mark.parametrize("charset", ["utf\x00-8", "x\udcff", "zlib", "rot13", "punycode",
+                                     "", "utf-8\t; x", "\x00"])
+def test_any_charset_name_decodes(charset: str) -> None:
+    assert textmail.decode_text_bytes("Grüße".encode("latin-1"), charset) == "Grüße"
+
+
+def test_a_text_part_of_a_nul_charset_is_read() -> None:
+    raw = mail(body(user="for user Zoë Ångström").encode("utf-8").decode("utf-8"),
+               headers='MIME-Version: 1.0\nContent-Type: text/plain; charset="utf\x00-8"\n'
+                       "Content-Transfer-Encoding: 8bit\n")
+    latin = raw.decode("utf-8").encode("latin-1")
+    result = parse(latin)
+    assert isinstance(result, Request) and result.user_name == "Zoë Ångström"
+
+
+def test_the_journal_stores_any_text() -> None:
+    from mailbot.journal.db import stored
+
+    assert stored("<r\udce9\udcff@x>") == "<r\\xe9\\xff@x>"
+    assert stored("<\ud800@x>") == "<\\ud800@x>"
+    assert stored("plain é") == "plain é" and stored(None) is None

@@ -28,8 +28,9 @@ import pytest
 from mailbot import config as cfg
 from mailbot.archive import demo as demo_archive
 from mailbot.demo import request_mail
-from mailbot.errors import ImapError, MailbotError
-from mailbot.inbox import ImapSource, connect_imap, message_id_key
+from mailbot.errors import ConfigError, ImapError, MailbotError
+from mailbot.inbox import ImapSource, connect_imap, content_digest, message_id_key
+from mailbot.inbox.folders import spelled
 from mailbot.journal import Journal
 from mailbot.model import VerdictCode
 from mailbot.run import run_once
@@ -564,3 +565,48 @@ def test_plain_login_on_a_tls_only_server_is_refused(dovecot_tls: ImapServer, tm
     settings = cfg.load(write_config(tmp_path, dovecot_tls, security="plain")).inbox.imap
     with pytest.raises(MailbotError, match="login refused"):
         connect_imap(settings)
+
+
+# -- folder paths in the server's spelling --------------------------------------------------
+@pytest.mark.parametrize(("path", "prefix", "delimiter", "name"), [
+    ("Mailbot/Sent", "", "/", "Mailbot/Sent"),
+    ("Mailbot/Sent", "", ".", "Mailbot.Sent"),  # Dovecot's Maildir++ layout
+    ("Mailbot/Sent", "INBOX.", ".", "INBOX.Mailbot.Sent"),  # Courier, Cyrus
+    ("INBOX/Done", "INBOX.", ".", "INBOX.Done"),
+    ("inbox", "INBOX.", ".", "INBOX"),
+    ("Done", "", "", "Done"),
+])
+def test_folder_paths_are_spelled_as_the_server_names_folders(
+        path: str, prefix: str, delimiter: str, name: str) -> None:
+    assert spelled(path, prefix, delimiter) == name
+
+
+@pytest.mark.parametrize(("path", "delimiter", "why"), [
+    ("Mailbot//Sent", "/", "an empty level"),
+    ("Mailbot/Sent", "", "no folder hierarchy"),
+    ("Mailbot/Sent v1.2", ".", "separates levels with '.'"),
+])
+def test_folder_paths_the_server_cannot_hold_are_a_settings_error(
+        path: str, delimiter: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        spelled(path, "", delimiter)
+
+
+# -- which mail a mail is -------------------------------------------------------------------
+def test_the_digest_is_the_same_for_every_copy_of_a_mail() -> None:
+    raw = a_request(0).replace(b"\r\n", b"\n")
+    crlf = raw.replace(b"\n", b"\r\n")
+    relayed = b"Received: from relay by mx; Mon, 2 Sep 2019 10:00:00 +0000\n" + raw
+    folded = raw.replace(b"\nSubject: ", b"\nSubject:\n  ", 1)
+    assert len({raw, crlf, relayed, folded}) == 4
+    assert len({content_digest(m) for m in (raw, crlf, relayed, folded)}) == 1
+    assert message_id_key(raw) == message_id_key(relayed) == message_id(raw)
+
+
+def test_the_digest_tells_another_mail_under_the_same_message_id() -> None:
+    raw = a_request(0)
+    other_body = raw.replace(b"helpdesk ticket", b"helpdesk  ticket")
+    other_sender = raw.replace(b"arc.contact@example.org", b"someone@example.org", 1)
+    assert len({raw, other_body, other_sender}) == 3
+    digests = {content_digest(m) for m in (raw, other_body, other_sender)}
+    assert len(digests) == 3

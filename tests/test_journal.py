@@ -87,9 +87,22 @@ def test_a_journal_of_before_migrations_is_adopted_with_its_rows(tmp_path: Path)
     finally:
         journal.close()
     after = dump(path, *DATA_TABLES)
+    # Migration 5 adds each mail's content digest and first arrival (unknown for mail
+    # of before), and each outgoing mail's refused recipients (none) and their dismissal.
+    assert [r[-2:] for r in after["messages"]] == [(None, None)] * len(before["messages"])
+    after["messages"] = [r[:-2] for r in after["messages"]]
+    assert [r[-2:] for r in after["outbox"]] == [(None, 0)] * len(before["outbox"])
+    after["outbox"] = [r[:-2] for r in after["outbox"]]
+    # Migration 4 adds what each request was judged on (facts, day, checks passed):
+    # not known for requests of before.
+    assert [r[-3:] for r in after["requests"]] == [(None, None, None)] * len(before["requests"])
+    after["requests"] = [r[:-3] for r in after["requests"]]
     # Migration 2 adds the plan's step and passed steps, unknown for mail of before.
     assert [r[-2:] for r in after["messages"]] == [(None, None)] * len(before["messages"])
     after["messages"] = [r[:-2] for r in after["messages"]]
+    # Migration 3 adds each job's reused MSs and EBs, unknown for a job still running.
+    assert [r[-2:] for r in after["jobs"]] == [(None, None)] * len(before["jobs"])
+    after["jobs"] = [r[:-2] for r in after["jobs"]]
     # The one key an older mailbot reads follows the last migration, so it refuses the file.
     assert ("schema_version", str(SCHEMA_VERSION)) in after["meta"]
     after["meta"] = [r for r in after["meta"] if r[0] != "schema_version"]

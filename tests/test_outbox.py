@@ -35,8 +35,9 @@ from mailbot.model import (
     Verdict,
     VerdictCode,
 )
-from mailbot.outbox import copy_for_review, flush, without_bcc
+from mailbot.outbox import flush, without_bcc
 from mailbot.reply import render_completion, render_failure, render_malformed, render_verdict
+from mailbot.review import copy_for_review
 from mailbot.states import MailState
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import Received, SmtpServer, running_smtp
@@ -61,7 +62,9 @@ def make_config(tmp: Path, smtp: SmtpServer | None = None, *, port: int | None =
     settings.update(smtp_settings)
     config = cfg.Config(
         mailbot=cfg.General(data_dir=str(tmp)),
-        addresses=cfg.Addresses(aog=AOG, maintainer=MAINTAINER, no_reply="no_reply@example.org"),
+        # The ARC contact listed by address: it gets the completion's blind copy.
+        addresses=cfg.Addresses(aog=AOG, maintainer=MAINTAINER, no_reply="no_reply@example.org",
+                                arc_contacts=(ARC,)),
         outbox=cfg.Outbox(
             transport="smtp",
             smtp=cfg.Smtp(host="127.0.0.1", port=port or (smtp.port if smtp else 25),
@@ -349,8 +352,9 @@ def test_recipient_refused_while_others_accept_is_noted_not_resent(
     (received,) = smtp.messages
     assert gone not in received.rcpt_tos and set(received.rcpt_tos) == set(mail.rcpt_to) - {gone}
     sent = journal.outbox_mail(mail_id)
-    assert sent.state == "sent"
-    assert sent.error is not None and gone in sent.error and "550" in sent.error
+    assert sent.state == "sent" and sent.error is None
+    (refusal,) = sent.refused
+    assert refusal.address == gone and refusal.reply.startswith("550 ")
     assert flush(config, journal).sent == [], "the others have it: never sent twice"
 
 
@@ -429,7 +433,8 @@ def test_crash_after_acceptance_resends_only_that_mail(
     assert died.returncode == -signal.SIGKILL, died.stderr
     before = smtp.messages
     assert len(before) == 2
-    assert states(journal) == {first: "sent", victim: "queued", last: "queued"}
+    # The victim is still claimed: the server's answer was never recorded.
+    assert states(journal) == {first: "sent", victim: "sending", last: "queued"}
 
     assert flush(config, journal).sent == [victim, last]
     received = smtp.messages
@@ -452,8 +457,9 @@ def test_trace_reports_each_step_in_order(
             assert len(smtp.messages) == ids.index(mail.id) + 1
 
     flush(config, journal, trace=trace)
-    assert events == [e for i in ids for e in (("sending", i, "queued"),
-                                               ("accepted", i, "queued"),
+    # Claimed before DATA (a discard can no longer cross it), sent only after.
+    assert events == [e for i in ids for e in (("sending", i, "sending"),
+                                               ("accepted", i, "sending"),
                                                ("marked", i, "sent"))]
 
 

@@ -11,10 +11,20 @@ import pytest
 
 from mailbot import plan as plan_module
 from mailbot.decide import ActiveRequest
-from mailbot.model import Facts, Malformed, NotARequest, Origin, OutgoingMail, Parsed, Request
+from mailbot.model import (
+    Authentication,
+    Facts,
+    Malformed,
+    NotARequest,
+    Origin,
+    OutgoingMail,
+    Parsed,
+    Request,
+)
 from mailbot.plan import (
     Answered,
     Ignored,
+    Kept,
     Rejected,
     Rules,
     Staged,
@@ -37,6 +47,8 @@ class Known:
 
     twin: int | None = None
     malformed: int = 0
+    today: int = 0  # request-shaped mails of the sender in the last 24 h
+    this_run: int = 0  # ... and in this run
     active: tuple[ActiveRequest, ...] = ()
     archive: Facts | None = field(default_factory=make_facts)
     asked: list[str] = field(default_factory=list)
@@ -48,6 +60,10 @@ class Known:
     def malformed_from(self, sender: str, since: datetime) -> int:
         self.asked.append(f"malformed_from {sender} {since.isoformat()}")
         return self.malformed
+
+    def requests_from(self, sender: str, since: datetime | None) -> int:
+        self.asked.append(f"requests_from {sender} {since and since.isoformat()}")
+        return self.this_run if since is None else self.today
 
     def active_requests(self) -> Sequence[ActiveRequest]:
         self.asked.append("active_requests")
@@ -74,18 +90,43 @@ def rules(**changes: Any) -> Rules:
     return Rules(**values)
 
 
-def malformed(sender: str = ARC) -> Malformed:
-    return Malformed(problems=("no email line",), origin=Origin(channel="mail", sender=sender))
+def malformed(sender: str = ARC, vouched: Authentication | None = None) -> Malformed:
+    return Malformed(problems=("no email line",),
+                     origin=Origin(channel="mail", sender=sender, authentication=vouched))
 
 
-def request_from(sender: str = ARC, **changes: Any) -> Request:
-    return make_request(origin=Origin(channel="mail", sender=sender), **changes)
+def request_from(sender: str = ARC, vouched: Authentication | None = None,
+                 **changes: Any) -> Request:
+    origin = Origin(channel="mail", sender=sender, authentication=vouched)
+    return make_request(origin=origin, **changes)
+
+
+FORGED = Authentication(False, "dmarc=fail from mx.example.org: nothing vouches for x")
+GENUINE = Authentication(True, "dmarc=pass (mx.example.org)")
 
 
 # id, parsed, what is known, expected type, deciding step, kind
 CASES: list[tuple[str, Parsed, Known, type, str, MessageKind]] = [
     ("out-of-office", NotARequest("automatic mail"), Known(), Ignored, "not_a_request",
      MessageKind.IGNORED),
+    ("too large to read", NotARequest("6000000 bytes", keep=True), Known(), Kept,
+     "not_a_request", MessageKind.KEPT),
+    ("From not vouched for", request_from(vouched=FORGED), Known(), Untrusted,
+     "authenticated_sender", MessageKind.UNTRUSTED),
+    ("malformed, From not vouched for", malformed(vouched=FORGED), Known(), Untrusted,
+     "authenticated_sender", MessageKind.UNTRUSTED),
+    ("From vouched for", request_from(vouched=GENUINE), Known(), Staged, "judged",
+     MessageKind.REQUEST),
+    ("stranger, though authenticated", request_from(STRANGER, GENUINE), Known(), Untrusted,
+     "trusted_sender", MessageKind.UNTRUSTED),
+    ("over the run's limit", request_from(), Known(this_run=20), Kept, "within_limits",
+     MessageKind.KEPT),
+    ("over the day's limit", request_from(), Known(today=30), Kept, "within_limits",
+     MessageKind.KEPT),
+    ("malformed over the limit", malformed(), Known(today=30), Kept, "within_limits",
+     MessageKind.KEPT),
+    ("twin over the limit: still the twin", request_from(), Known(twin=7, today=30), Twin,
+     "first_arrival", MessageKind.TWIN),
     ("request from a stranger", request_from(STRANGER), Known(), Untrusted, "trusted_sender",
      MessageKind.UNTRUSTED),
     ("malformed from a stranger: untrusted first", malformed(STRANGER), Known(), Untrusted,
@@ -115,7 +156,8 @@ def test_each_step(parsed: Parsed, known: Known, expected: type, step: str,
 
 def test_the_table_is_the_order_of_the_procedure() -> None:
     assert [s.__name__ for s in plan_module.STEPS] == [
-        "not_a_request", "trusted_sender", "well_formed", "first_arrival"]
+        "not_a_request", "authenticated_sender", "trusted_sender", "first_arrival",
+        "within_limits", "well_formed"]
 
 
 def test_ignored_mail_asks_nobody() -> None:
@@ -153,10 +195,37 @@ def test_malformed_replies_to_one_sender_are_capped(recent: int, held: str | Non
     planned = plan(malformed(), known, rules(), NOW)
     assert isinstance(planned.disposition, Rejected)
     assert planned.disposition.held == held
-    assert known.asked == [f"malformed_from {ARC} 2024-05-16T10:00:00+00:00"]
+    assert known.asked == [f"requests_from {ARC} None",
+                           f"requests_from {ARC} 2024-05-16T10:00:00+00:00",
+                           f"malformed_from {ARC} 2024-05-16T10:00:00+00:00"]
 
 
 def test_a_malformed_reply_to_nobody_is_held() -> None:
     planned = plan(malformed(), Known(), rules(render_malformed=lambda m: _mail(())), NOW)
     assert isinstance(planned.disposition, Rejected)
     assert planned.disposition.held == "nobody to answer"
+
+
+@pytest.mark.parametrize(("known", "why"), [
+    (Known(this_run=20), "more than 20 requests from arc@example.org in one run"
+                         " (limits.requests_per_run)"),
+    (Known(this_run=19, today=30), "more than 30 requests from arc@example.org in 24 h"
+                                   " (limits.requests_per_day)"),
+])
+def test_a_sender_over_a_limit_is_kept_and_aog_told(known: Known, why: str) -> None:
+    planned = plan(request_from(), known, rules(), NOW)
+    assert planned.disposition == Kept(ARC, why, notify=True)
+    assert "facts" not in " ".join(known.asked), "a kept request costs no archive query"
+
+
+def test_limits_come_from_the_rules() -> None:
+    planned = plan(request_from(), Known(this_run=2, today=2),
+                   rules(requests_per_run=3, requests_per_day=3), NOW)
+    assert isinstance(planned.disposition, Staged)
+    planned = plan(request_from(), Known(this_run=3), rules(requests_per_run=3), NOW)
+    assert isinstance(planned.disposition, Kept)
+
+
+def test_a_mail_not_read_is_kept_without_a_notice() -> None:
+    planned = plan(NotARequest("too deep", keep=True), Known(), rules(), NOW)
+    assert planned.disposition == Kept("", "too deep")

@@ -42,6 +42,7 @@ from mailbot.reply import (
     render_completion,
     render_failure,
     render_malformed,
+    render_notice,
     render_verdict,
     reply_subject,
 )
@@ -234,6 +235,10 @@ CASES: dict[str, Callable[[], OutgoingMail]] = {
         queued_at=QUEUED_AT,
     ),
     "failure": lambda: failure_mail(make_request(), FAILURE_OUTPUT, "job:7:attempt:1"),
+    "notice": lambda: render_notice(
+        *inputs(), "runaway@eso.org",
+        "more than 30 requests from runaway@eso.org in 24 h (limits.requests_per_day)",
+        key="notice:runaway@eso.org:2019-09-27", queued_at=QUEUED_AT),
 }
 
 
@@ -271,7 +276,7 @@ def test_every_reply_template_has_a_golden() -> None:
     templates = Path(__file__).parents[1] / "templates" / "replies"
     names = {p.name.removesuffix(".txt.j2") for p in templates.glob("*.txt.j2")}
     expected = {f"verdict_{c.value}" for c in VerdictCode if c is not VerdictCode.STAGE}
-    assert names == expected | {"malformed", "completion", "failure"}
+    assert names == expected | {"malformed", "completion", "failure", "notice"}
     assert names <= set(CASES)
 
 
@@ -732,8 +737,11 @@ def test_recipients_hold_the_sender_once_and_never_the_bot(
     assert not set(everyone) & config.own_addresses
     assert "ekarrstrom@eso.org" in everyone
     assert [a.lower() for a in mail.rcpt_to] == everyone
-    foreign = [a.lower() for a in reply_to if a.lower() not in config.own_addresses]
-    wanted_to = list(dict.fromkeys(foreign)) or ["ekarrstrom@eso.org"]
+    # No reflector: a stranger named anywhere in the request gets nothing.
+    assert "user@example.org" not in everyone
+    staff = [a.lower() for a in reply_to
+             if a.lower() not in config.own_addresses and a.endswith("@eso.org")]
+    wanted_to = list(dict.fromkeys(staff)) or ["ekarrstrom@eso.org"]
     assert [a.lower() for a in to_header] == wanted_to
 
 
@@ -744,9 +752,9 @@ def test_completion_blind_copies_only_in_envelope() -> None:
     mail = CASES["completion"]()
     msg = parse(mail.data)
     assert mail.kind == "completion"
+    # The ARC contact is an ARC contact only through "@eso.org": no link to proprietary data.
     assert mail.rcpt_to == (
         "judits@phys.ethz.ch",
-        "ekarrstrom@eso.org",
         "dpetry@eso.org",
         "aog@eso.org",
     )
@@ -766,6 +774,60 @@ def test_completion_blind_copies_only_in_envelope() -> None:
         "It will be deleted 28 days from now (counted from Fri Sep 27 14:04:04 UTC 2019).\n\n"
         "Kind regards,\n\nThe ESO ALMA Team\n"
     )
+
+
+def contacts_config(*arc_contacts: str) -> Config:
+    return dataclasses.replace(make_config(), addresses=dataclasses.replace(
+        make_config().addresses, arc_contacts=arc_contacts))
+
+
+@pytest.mark.parametrize(("arc_contacts", "calfields", "copied"), [
+    (("@eso.org",), (), False),  # proprietary data, the contact only at a listed domain
+    (("@eso.org", "EKarrstrom@eso.org"), (), True),  # listed by address: pastes it
+    (("@eso.org",), ("J0510+1800",), True),  # calibrator data is public
+], ids=["domain only", "listed", "calibrators"])
+def test_the_link_reaches_the_arc_contact_only_when_listed_or_public(
+        arc_contacts: tuple[str, ...], calfields: tuple[str, ...], copied: bool) -> None:
+    config = contacts_config(*arc_contacts)
+    mail = render_completion(*inputs(config), make_request(calfields=calfields), ok_result(),
+                             key="request:12", queued_at=QUEUED_AT)
+    assert ("ekarrstrom@eso.org" in mail.rcpt_to) is copied
+    assert mail.rcpt_to[0] == "judits@phys.ethz.ch"
+    assert {"dpetry@eso.org", "aog@eso.org"} <= set(mail.rcpt_to)
+
+
+@pytest.mark.parametrize("kind", sorted(RENDERERS))
+def test_forty_outside_ccs_get_no_reply(kind: str) -> None:
+    """The reflector of issue 10: 40 outside Cc and an outside Reply-To."""
+    strangers = tuple(f"victim{i}@example.net" for i in range(40))
+    origin = mail_origin(reply_to=("phish@example.net",), to=("aog@eso.org", *strangers[:5]),
+                         cc=strangers[5:])
+    mail = RENDERERS[kind](make_config(), origin)
+    assert mail.rcpt_to == ("ekarrstrom@eso.org",)
+    assert recipients(mail) == (["ekarrstrom@eso.org"], [])
+
+
+@pytest.mark.parametrize("kind", sorted(RENDERERS))
+def test_staff_recipients_are_capped_and_the_sender_kept(kind: str) -> None:
+    staff = tuple(f"arc{i}@eso.org" for i in range(30))
+    config = make_config(max_recipients=4)
+    mail = RENDERERS[kind](config, mail_origin(reply_to=staff[:10], cc=staff[10:]))
+    to, cc = recipients(mail)
+    assert to == list(staff[:3]) and cc == ["ekarrstrom@eso.org"]
+    assert len(mail.rcpt_to) == 4
+
+
+def test_the_notice_goes_to_aog_alone() -> None:
+    mail = CASES["notice"]()
+    msg = parse(mail.data)
+    assert mail.kind == "notice" and mail.rcpt_to == ("aog@eso.org",)
+    assert msg["To"] == "aog@eso.org" and msg["Auto-Submitted"] == "auto-generated"
+    assert mail.subject == "mailbot: requests from runaway@eso.org kept for AOG"
+    assert "more than 30 requests from runaway@eso.org in 24 h" in text_of(msg)
+    # Its Message-ID is made of the sender and the day: one notice a day is queued.
+    again = render_notice(*inputs(), "runaway@eso.org", "other words",
+                          key="notice:runaway@eso.org:2019-09-27", queued_at=QUEUED_AT)
+    assert again.message_id == mail.message_id
 
 
 def test_completion_takes_retention_and_signature_from_config() -> None:

@@ -277,17 +277,18 @@ def test_report_counts_what_happened(demo: tuple[cfg.Config, dict[str, str]]) ->
     run_until_idle(config)
     journal = Journal(config.path(config.mailbot.journal))
     try:
-        months = report.monthly(journal)
+        sheet = report.gather(journal, window=report.Window(), now=journal.clock.now(),
+                              target_hours=24, verdict_line=config.verdict_line)
     finally:
         journal.close()
-    assert len(months) == 1
-    month = months[0]
+    assert len(sheet.months) == 1
+    month = sheet.months[0]
     expected = Counter(c.expected.value for c in demo_archive.DEMO_CASES)
     assert month.requests == len(demo_archive.DEMO_CASES)
     assert month.verdicts == expected
-    assert month.completed == expected["STAGE"] == len(month.turnaround_hours)
+    assert month.staged == expected["STAGE"]
     assert month.malformed == 1 and month.bytes_staged > 0
-    text = report.render(months, config.verdicts)
+    text = report.text(sheet, config.verdicts)
     assert f"{expected['STAGE']} staged" in text and "NOT ENTITLED" in text
 
 
@@ -483,7 +484,9 @@ def test_trigger_files_from_before_the_cutover_are_left_alone(tmp_path: Path) ->
     config, _ = prepare(tmp_path / "demo", duration=0.1)
     triggers = tmp_path / "triggers"
     triggers.mkdir()
-    config = changed(config, inbox={"sources": ("triggers",), "triggers": {"path": str(triggers)}})
+    # The demo answers its old sample mails; here the cut-over is the first run's start.
+    config = changed(config, inbox={"sources": ("triggers",), "triggers": {"path": str(triggers)}},
+                     mailbot={"cutover": ""})
     case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.STAGE)
     old = triggers / f"trigger-{mous_file_form(case.mous)}-2019-09-02T14-00-27.txt"
     old.write_text(trigger_text(config, case), encoding="utf-8")
@@ -588,7 +591,7 @@ def test_requests_from_outside_the_arc_are_never_served(tmp_path: Path) -> None:
     attention = subprocess.run(
         [sys.executable, "-m", "mailbot", "--config", config.source, "attention"],
         capture_output=True, text=True, timeout=60, check=True).stdout
-    assert attention.count("mallory@attacker.example") == 2
+    assert attention.count("mallory@attacker.example is not an ARC contact") == 2
 
     journal = Journal(config.path(config.mailbot.journal))
     try:

@@ -28,6 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailbot import faults
 from mailbot.config import Config
 from mailbot.errors import ConfigError, HostKeyError, SshError
 from mailbot.model import Origin, Request
@@ -140,16 +141,14 @@ def test_launch_returns_at_once_and_poll_follows_the_job(
 ) -> None:
     root = tmp_path / "sim"
     root.mkdir()
-    (root / "duration").write_text("1.0")
+    (root / "duration").write_text("3.0")
     config = config_in(tmp_path, staging={"command": simulator_command(root)})
     command = command_line(stagecalms_argv(config, a_request(("J0510+1800",))))
 
-    began = time.monotonic()
     job = launch(transport, jobs_dir(config), "job-17-1", command)
-    assert time.monotonic() - began < 0.8  # the job itself takes 1 s
-    running = poll(transport, job)
+    running = poll(transport, job)  # the launch did not wait for the job
 
-    assert job.started and job.pid > 0
+    assert job.started and job.pid is not None and running.pid == job.pid
     assert job.job_dir == str(tmp_path / "jobs" / "job-17-1")
     assert running.alive and not running.finished and running.exit_status is None
     done = wait_finished(transport, job)
@@ -177,14 +176,66 @@ def test_same_job_name_launches_once(transport: Transport, tmp_path: Path) -> No
     assert len(starts(root)) == 1
 
 
-def test_relaunch_without_recorded_pid_starts_nothing(transport: Transport, tmp_path: Path) -> None:
-    (tmp_path / "jobs" / "job-9-1").mkdir(parents=True)  # a launch cut short after mkdir
+def test_a_launch_cut_short_after_mkdir_is_completed_once(
+        transport: Transport, tmp_path: Path) -> None:
+    """An empty job directory: its launch died before starting anything, so one starts now."""
+    (tmp_path / "jobs" / "job-9-1").mkdir(parents=True)
     root = tmp_path / "sim"
-    job = launch(transport, str(tmp_path / "jobs"), "job-9-1", simulator_command(root), timeout=30)
-    assert not job.started and job.pid == 0
+    command = simulator_command(root) + " --duration 0.2 2017.1.00727.S " + MOUS + " 16140"
+    job = launch(transport, str(tmp_path / "jobs"), "job-9-1", command, timeout=30)
+    again = launch(transport, str(tmp_path / "jobs"), "job-9-1", command, timeout=30)
+    assert job.started and job.pid is not None and again == job and not again.started
+    assert wait_finished(transport, job).exit_status == 0
+    assert len(starts(root)) == 1
+
+
+def claimed_without_pid(job_dir: Path, command: str) -> None:
+    """A job directory whose wrapper claimed the start and wrote no pid (yet)."""
+    job_dir.mkdir(parents=True)
+    (job_dir / "job.sh").write_text(f"mkdir started 2>/dev/null || exit 0\n({command})\n")
+    (job_dir / "command").write_text(command + "\n")
+    (job_dir / "started").mkdir()
+
+
+def test_a_job_without_pid_is_in_doubt_never_dead(transport: Transport, tmp_path: Path) -> None:
+    job_dir = tmp_path / "jobs" / "job-8-1"
+    command = "echo never"
+    claimed_without_pid(job_dir, command)
+    job = launch(transport, str(tmp_path / "jobs"), "job-8-1", command, timeout=30)
+    assert job.pid is None and not job.started, "the claimed start is not repeated"
     status = poll(transport, job)
-    assert status.finished and status.exit_status is None and not status.alive
-    assert not root.exists()
+    assert not status.finished and not status.alive and not status.unstarted
+    assert status.pid is None and not (job_dir / "out.log").exists()
+    # Its directory shows it finished: then it is.
+    (job_dir / "rc").write_text("0\n")
+    assert poll(transport, job).finished
+
+
+class _Died(Exception):
+    """The bot, stopped at a fault point."""
+
+
+def test_a_prepared_job_that_never_started_is_found_unstarted(
+        transport: Transport, tmp_path: Path) -> None:
+    command = "echo started late"
+
+    def die_after_mkdir(point: faults.Point) -> None:
+        if point is faults.Point.LAUNCH_AFTER_MKDIR:
+            raise _Died(point)
+
+    faults.install(die_after_mkdir)
+    try:
+        with pytest.raises(_Died):
+            launch(transport, str(tmp_path / "jobs"), "job-7-1", command, timeout=30)
+    finally:
+        faults.install(None)
+    job_dir = tmp_path / "jobs" / "job-7-1"
+    assert sorted(p.name for p in job_dir.iterdir()) == ["command", "job.sh"]
+    status = poll(transport, LaunchedJob(str(job_dir), None))
+    assert status.unstarted and not status.finished
+    again = launch(transport, str(tmp_path / "jobs"), "job-7-1", command, timeout=30)
+    assert again.started and again.pid is not None
+    assert wait_finished(transport, again).output == "started late\n"
 
 
 def test_jobs_dir_under_home(transport: Transport) -> None:

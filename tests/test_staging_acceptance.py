@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbot import config as cfg
-from mailbot import grammar, stage
+from mailbot import faults, grammar, stage
 from mailbot.archive import demo as demo_archive
 from mailbot.demo import request_mail
 from mailbot.errors import SshError
@@ -428,6 +428,42 @@ def test_launch_that_reached_the_host_before_a_crash_is_not_repeated(bot: Bot) -
     assert (recorded["state"], recorded["pid"], recorded["job_dir"]) in [
         ("running", first.pid, first.job_dir), ("succeeded", first.pid, first.job_dir)]
     bot.settle()
+    assert [e.ticket for e in bot.events() if e.what == "start"] == [FIRST.ticket]
+    one_completion_each(bot, [FIRST.ticket])
+
+
+class _Died(Exception):
+    """The bot, stopped at a fault point."""
+
+
+def test_a_running_job_whose_start_never_happened_is_started_once(bot: Bot) -> None:
+    """Its directory was prepared and nothing started it: the next poll starts it."""
+    bot.send(FIRST)
+    config = bot.loaded()
+
+    def die_after_mkdir(point: faults.Point) -> None:
+        if point is faults.Point.LAUNCH_AFTER_MKDIR:
+            raise _Died(point)
+
+    faults.install(die_after_mkdir)
+    try:
+        with pytest.raises(_Died):
+            run_once(config)
+    finally:
+        faults.install(None)
+    job = bot.job(FIRST.ticket)
+    journal = Journal(config.path(config.mailbot.journal))
+    try:
+        job_dir = bot.jobs_dir / journal.job(job["id"]).name
+        assert sorted(p.name for p in job_dir.iterdir()) == ["command", "job.sh"]
+        with journal.transaction():  # as if its start had been sent and lost
+            journal.job_launched(job["id"], job_dir=str(job_dir), pid=None,
+                                 command=job["command"])
+    finally:
+        journal.close()
+
+    bot.settle()
+    assert bot.job(FIRST.ticket)["state"] == "succeeded"
     assert [e.ticket for e in bot.events() if e.what == "start"] == [FIRST.ticket]
     one_completion_each(bot, [FIRST.ticket])
 

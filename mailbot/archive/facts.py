@@ -3,6 +3,11 @@
 Any SQL that keeps a file's contract works: columns are found by name, case
 insensitively (Oracle upper-cases them), and values are normalised (dates to
 `datetime.date`, CHAR padding stripped, 1/0, Y/N or true/false flags).
+
+What the rows say is read so that it fails closed, whatever the query: a NULL
+calibrator flag is "science", a field is a calibrator only when all its rows
+say so, any delivery without a release date keeps the MOUS proprietary, and
+states that disagree are no state at all.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from mailbot.archive.connections import DRIVER_ERRORS, Connection, connect, faul
 from mailbot.archive.queries import CONTRACTS, SHIPPED_QUERIES, Query, load_queries
 from mailbot.config import Config
 from mailbot.errors import ArchiveError, ConfigError
-from mailbot.model import EntitlementRow, Facts
+from mailbot.model import EntitlementRow, Facts, FieldRow, ReleaseRow
 
 _TRUE = frozenset({"1", "Y", "YES", "T", "TRUE"})
 
@@ -36,33 +41,38 @@ class SqlArchive:
         self._queries = queries
         self.url = url  # for messages; never holds a password
 
+    @property
+    def queries(self) -> dict[str, Query]:
+        """The query files in use, by fact (what `mailbot explain` names)."""
+        return dict(self._queries)
+
     def facts(self, mous: str) -> Facts:
         """Everything the decision needs to know about one MOUS (URI form)."""
         entitlement = self._records("entitlement", mous)
         state = self._records("mous_state", mous)
         qa0 = self._records("qa0_pass", mous)
-        fields = self._records("fields", mous)
-        release = self._records("release", mous)
+        field_rows = tuple(
+            FieldRow(_text(r["field_name"]), _flag(r["is_calibrator"]),
+                     None if r.get("intents") is None else str(r["intents"]))
+            for r in self._records("fields", mous)
+            if _text(r["field_name"])
+        )
+        release_rows = tuple(
+            ReleaseRow(_text(r.get("delivery")), self._date(r["release_date"]))
+            for r in self._records("release", mous)
+        )
         return Facts(
             entitlement=tuple(
-                EntitlementRow(
-                    project_code=_text(r["project_code"]),
-                    role=_text(r["role"]).upper(),
-                    email=_text(r["email"]),
-                )
+                EntitlementRow(project_code=_text(r["project_code"]), role=_text(r["role"]),
+                               email=_text(r["email"]))
                 for r in entitlement
             ),
-            state=(_text(state[0]["state"]) or None) if state else None,
+            state=_one_state(state),
             qa0_pass=_int(qa0[0]["n"]) if qa0 else 0,
-            fields=tuple(
-                (_text(r["field_name"]), _flag(r["is_calibrator"]))
-                for r in fields
-                if _text(r["field_name"])
-            ),
-            release_date=max(
-                (d for r in release if (d := self._date(r["release_date"])) is not None),
-                default=None,
-            ),
+            fields=calibrator_flags(field_rows),
+            release_date=public_from(release_rows),
+            field_rows=field_rows,
+            release_rows=release_rows,
         )
 
     def close(self) -> None:
@@ -103,6 +113,39 @@ class SqlArchive:
             raise ConfigError(
                 f"archive query {self._queries['release'].path}: not a date: {value!r}"
             ) from None
+
+
+def calibrator_flags(rows: tuple[FieldRow, ...]) -> tuple[tuple[str, bool], ...]:
+    """One (field, is_calibrator) per field, in first-seen order.
+
+    A field on several rows (one per intent set, EB, ...) is a calibrator only when
+    every one of its rows says so: one row that does not is enough to make its data
+    proprietary science data.
+    """
+    flags: dict[str, bool] = {}
+    for row in rows:
+        flags[row.name] = flags.get(row.name, True) and row.is_calibrator
+    return tuple(flags.items())
+
+
+def public_from(rows: tuple[ReleaseRow, ...]) -> date | None:
+    """The day the MOUS's data is public: the latest release date of its deliveries.
+
+    None (never public) when there is no delivery, or when any delivery has no date
+    yet: a redelivery whose date is still to be set must not be outvoted by an old one.
+    """
+    dates = [row.release_date for row in rows]
+    if not dates or any(d is None for d in dates):
+        return None
+    return max(d for d in dates if d is not None)
+
+
+def _one_state(rows: list[dict[str, Any]]) -> str | None:
+    """The MOUS's state; None (unknown, so not delivered) when the rows disagree or are blank."""
+    states = {_text(r["state"]) for r in rows}
+    if len(states) != 1:
+        return None
+    return states.pop() or None
 
 
 def _text(value: Any) -> str:

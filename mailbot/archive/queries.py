@@ -24,6 +24,11 @@ CONTRACTS: dict[str, tuple[str, ...]] = {
     "fields": ("field_name", "is_calibrator"),
     "release": ("release_date",),
 }
+# Columns a query may add for `mailbot explain` (what the checks read never depends on them).
+OPTIONAL: dict[str, tuple[str, ...]] = {
+    "fields": ("intents",),
+    "release": ("delivery",),
+}
 BINDS = frozenset({"mous"})
 
 

@@ -32,12 +32,20 @@ def cut(text: str, width: int) -> str:
 
 
 def subject_of(raw: bytes | None) -> str:
-    """The Subject of stored mail bytes on one line, whatever state the mail is in."""
+    """The Subject of stored mail bytes on one line, whatever state the mail is in.
+
+    Read as the grammar reads headers (cut before decoding, never raising) and shown
+    without controls: kept mail may be anyone's, with a megabyte Subject or terminal
+    escape sequences in it.
+    """
     from email.parser import BytesHeaderParser
-    from email.policy import default
+    from email.policy import compat32
+
+    from mailbot import textmail
 
     try:
-        subject = BytesHeaderParser(policy=default).parsebytes(raw or b"")["Subject"]
+        head = BytesHeaderParser(policy=compat32).parsebytes(raw or b"")
+        subject = textmail.header_text(head, "Subject")
     except Exception:  # the mail broke the bot once already: show what we can
-        subject = None
-    return " ".join(str(subject or "(no subject)").split())[:80]
+        subject = ""
+    return textmail.one_line(subject or "(no subject)")[:80]

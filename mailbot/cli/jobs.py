@@ -1,8 +1,6 @@
-"""`mailbot requests|retry|cancel|report`: the requests, their staging jobs and their stats."""
+"""`mailbot requests|retry|cancel`: the requests and their staging jobs."""
 
 from __future__ import annotations
-
-import sys
 
 from mailbot.cli.context import Context
 from mailbot.cli.display import age, duration
@@ -50,17 +48,4 @@ def _cancel(ctx: Context) -> int:
     with ctx.journal() as journal:
         scheduler.cancel(journal, ctx.args.job)
     print(f"job {ctx.args.job}: cancelled")
-    return 0
-
-
-@command("report", help="the stats sheet, per month: requests, verdicts, stagings, failed "
-         "attempts, median turnaround, volume staged")
-def _report(ctx: Context) -> int:
-    from mailbot import report
-
-    if ctx.has_journal():
-        with ctx.journal() as journal:
-            sys.stdout.write(report.render(report.monthly(journal), ctx.config.verdicts))
-    else:
-        print("(no journal yet: no request was handled)")
     return 0

@@ -12,7 +12,7 @@ from mailbot import __version__
 from mailbot import config as cfg
 
 # Importing the handler modules registers their commands.
-from mailbot.cli import attention, jobs, outbox, runs, setup  # noqa: F401
+from mailbot.cli import attention, explain, jobs, outbox, report, runs, setup  # noqa: F401
 from mailbot.cli.context import Context
 from mailbot.cli.registry import COMMANDS, GROUPS, Command
 from mailbot.cli.registry import commands_table as _table
@@ -23,8 +23,8 @@ log = logging.getLogger("mailbot")
 
 # The order `mailbot --help` (and the README) lists the commands in; a command
 # missing here fails the first parse loudly.
-ORDER = ("run", "watch", "init", "check", "outbox", "report", "attention", "reprocess",
-         "requests", "retry", "cancel", "archive", "demo")
+ORDER = ("run", "watch", "init", "check", "explain", "outbox", "report", "attention",
+         "reprocess", "requests", "retry", "cancel", "archive", "demo")
 
 
 def commands() -> list[Command]:

@@ -39,6 +39,8 @@ def _list(ctx: Context) -> int:
               f"  {cut(who, 40):40} {m.subject}")
         if m.error:
             print(f"{'':7}{'error' if m.state == MailState.FAILED else 'last try'}: {m.error}")
+        for refusal in m.refused:
+            print(f"{'':7}refused: {refusal.address} ({refusal.reply})")
     if not mails:
         print("(no mail)")
     return 0
@@ -74,6 +76,7 @@ def _outbox_text(mail: MailRecord) -> str:
              + (", review copy stored" if mail.copied else "")]
     if mail.error:
         lines.append(f"Error: {mail.error}")
+    lines += [f"Refused: {r.address} ({r.reply})" for r in mail.refused]
     lines.append(f"Envelope from: {mail.mail_from or '<>'}")
     lines += [f"Envelope to:   {r}" for r in shown]
     lines += [f"Envelope to:   {r} (bcc)" for r in hidden]
@@ -93,7 +96,16 @@ def _approve(ctx: Context) -> int:
                      (MailState.HELD, MailState.FAILED), "approved; it leaves at the next run")
 
 
-@command("outbox discard", help="never send these held or failed mails", args=(_IDS,))
+@command("outbox hold", help="keep queued or failed mails back until `mailbot outbox approve`",
+         args=(_IDS,))
+def _hold(ctx: Context) -> int:
+    with ctx.journal() as journal:
+        return _move(journal, "hold", ctx.args.ids, MailState.HELD,
+                     (MailState.QUEUED, MailState.FAILED),
+                     "held; it leaves only once approved")
+
+
+@command("outbox discard", help="never send these held, queued or failed mails", args=(_IDS,))
 def _discard(ctx: Context) -> int:
     with ctx.journal() as journal:
         return _move(journal, "discard", ctx.args.ids, MailState.DISCARDED,
@@ -101,23 +113,51 @@ def _discard(ctx: Context) -> int:
                      "discarded; it will never be sent")
 
 
+@command("outbox dismiss", help="take sent mails whose refused recipients were told another "
+         "way off `mailbot attention`", args=(_IDS,))
+def _dismiss(ctx: Context) -> int:
+    status = 0
+    with ctx.journal() as journal:
+        for mail_id in ctx.args.ids:
+            with journal.transaction():
+                dismissed = journal.dismiss_refusals(mail_id)
+            if dismissed:
+                print(f"mail {mail_id}: its refused recipients are off `mailbot attention`")
+            else:
+                print(f"mailbot: mail {mail_id} has no refused recipients listed in"
+                      " `mailbot attention`", file=sys.stderr)
+                status = 1
+    return status
+
+
+# Why a mail cannot be moved, when that is not plain from its state.
+_BUSY = {MailState.SENDING: "is being sent right now (or was, by a run that stopped: "
+                            "the next run sends it again)"}
+
+
 def _move(journal: Journal, action: str, ids: Sequence[int], target: MailState,
           sources: tuple[MailState, ...], meaning: str) -> int:
-    """Move each mail to `target` if it is in one of `sources`; 1 if any could not be."""
+    """Move each mail to `target` if it is in one of `sources`; 1 if any could not be.
+
+    The state is read and changed in one transaction, and a flush claims a mail in
+    one before sending it: what is printed is what happened.
+    """
     status = 0
     for mail_id in ids:
-        try:
-            state = journal.outbox_mail(mail_id).state
-        except KeyError:
-            print(f"mailbot: no outgoing mail {mail_id}", file=sys.stderr)
-            status = 1
-            continue
         with journal.transaction():
-            changed = journal.set_outbox_state(mail_id, target, only_from=sources)
+            try:
+                state = journal.outbox_mail(mail_id).state
+            except KeyError:
+                state = None
+            changed = state is not None and journal.set_outbox_state(
+                mail_id, target, only_from=sources)
         if changed:
             print(f"mail {mail_id}: {meaning}")
+            continue
+        status = 1
+        if state is None:
+            print(f"mailbot: no outgoing mail {mail_id}", file=sys.stderr)
         else:
-            print(f"mailbot: mail {mail_id} is {state}, not {' or '.join(sources)}; cannot"
-                  f" {action} it", file=sys.stderr)
-            status = 1
+            why = _BUSY.get(state, f"is {state}, not {' or '.join(sources)}")
+            print(f"mailbot: mail {mail_id} {why}; cannot {action} it", file=sys.stderr)
     return status

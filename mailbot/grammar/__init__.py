@@ -31,6 +31,7 @@ from datetime import datetime
 from email.message import EmailMessage
 
 from mailbot import textmail
+from mailbot.grammar.authres import authentication
 from mailbot.grammar.automatic import id_domains, unread_reason
 from mailbot.grammar.lines import flatten, request_shape, scan_lines
 from mailbot.grammar.mous import file_name_mous
@@ -50,11 +51,13 @@ def parse_message(
     own_addresses: frozenset[str] = frozenset(),
     loop_header: str = "X-Mailbot-Loop",
     own_id_domains: frozenset[str] = frozenset(),
+    authserv_id: str = "",
 ) -> Parsed:
     """Read one mail of the aog@ mailbox: a `Request`, `Malformed` problems, or `NotARequest`.
 
     `own_id_domains` are the right-hand sides of the bot's Message-IDs
-    (`config.message_id_domain`); empty: the domains of `own_addresses`.
+    (`config.message_id_domain`); empty: the domains of `own_addresses`. With an
+    `authserv_id`, the origin says whether that MTA vouches for From (`authres`).
     """
     message = raw if isinstance(raw, EmailMessage) else textmail.parse_bytes(raw)
     own = _lowered(own_addresses)
@@ -62,9 +65,10 @@ def parse_message(
     unread = unread_reason(message, senders, own=own, loop_header=loop_header,
                            id_domains=id_domains(own_id_domains, own))
     if unread:
-        return NotARequest(unread)
+        return NotARequest(unread, keep=textmail.too_deep(message))
     body = textmail.read_body(message)
-    origin = mail_origin(message, senders, body.text)
+    vouched = authentication(message, senders, authserv_id) if authserv_id else None
+    origin = mail_origin(message, senders, body.text, vouched)
     if not origin.sender or email_problem("From address", origin.sender):
         return NotARequest(f"no usable From address ({show(origin.sender)})")
     scan = scan_lines(body.text.split("\n"), reply_subject=is_reply_subject(origin.subject))

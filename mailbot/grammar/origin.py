@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 from mailbot import textmail
 from mailbot.grammar.values import email_problem
-from mailbot.model import Origin
+from mailbot.model import Authentication, Origin
 
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:\[[^\]]*\]|\((?:ext|external)\)|(?P<word>[A-Za-z]{2,6})"
                              r"\s*(?:\[\d+\]|\(\d+\))?\s*:)\s*", re.IGNORECASE)
@@ -17,7 +17,7 @@ _FORWARD_WORDS = frozenset({"fwd", "fw", "wg", "tr", "enc", "rv", "doorst", "vb"
 
 
 def mail_origin(message: EmailMessage, senders: Sequence[textmail.Mailbox],
-                text: str) -> Origin:
+                text: str, authentication: Authentication | None = None) -> Origin:
     """The mail's sender, recipients, subject, ids and date, with the text read from it."""
     first = senders[0] if senders else textmail.Mailbox("", "")
     references = textmail.message_ids(message, "References") or textmail.message_ids(
@@ -35,6 +35,7 @@ def mail_origin(message: EmailMessage, senders: Sequence[textmail.Mailbox],
         references=references,
         date=textmail.header_date(message),
         text=text,
+        authentication=authentication,
     )
 
 

@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from mailbot.inbox.identity import content_digest, message_id_key
+
 
 class Channel(StrEnum):
     """How a request reached aog@: which grammar reads it."""
@@ -30,11 +32,22 @@ class Incoming:
     """One mail or trigger file as read, not yet parsed."""
 
     source: str  # the journal's source name, e.g. "imap:INBOX"
-    key: str  # unique within the source
+    key: str  # where the source finds it again: `uidvalidity:uid`, a file name
     raw: bytes
     received: datetime
     channel: Channel = Channel.MAIL
     position: Position | None = None
+    # What makes it the same mail as another (`identity`); None for trigger files,
+    # which have no Message-ID and are known by their name.
+    message_id: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def mail(cls, source: str, key: str, raw: bytes, received: datetime,
+             position: Position | None = None) -> Incoming:
+        """A mail, with its identity: Message-ID and content digest."""
+        return cls(source, key, raw, received, Channel.MAIL, position,
+                   message_id_key(raw), content_digest(raw))
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,8 @@ class Skipped:
 
 
 class SeenCheck(Protocol):
+    """Whether the journal already holds the item the source finds at `key`."""
+
     def __call__(self, source: str, key: str) -> bool: ...
 
 

@@ -9,16 +9,17 @@ import socket
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any
 
 import imapclient
 import imapclient.exceptions
 
 from mailbot import config as cfg
+from mailbot import faults
 from mailbot.errors import ConfigError, ImapError, MailbotError
 from mailbot.inbox.base import Channel, Incoming, Position, SeenCheck, Skipped
+from mailbot.inbox.folders import server_folder
+from mailbot.inbox.identity import message_id_key
 from mailbot.retry import ConnectRetry
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ FETCH_BATCH = 50
 
 # The first pass reads only what decides whether a mail is new: a mail that is
 # skipped (old, already handled) is never downloaded.
+_FIRST_PASS = [b"FLAGS", b"INTERNALDATE"]
 _HEAD = b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
-_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _UID_KEY = re.compile(r"(\d+):(\d+)")
 
 
@@ -50,15 +51,6 @@ def _imap_step(what: str) -> Iterator[None]:
         raise ImapError(f"{what}: {exc}") from exc
 
 
-def message_id_key(header: bytes) -> str | None:
-    """The `<...>` Message-ID of a header section, or None when it has none."""
-    value = BytesHeaderParser(policy=compat32).parsebytes(header).get("Message-ID")
-    if value is None:
-        return None
-    found = _MESSAGE_ID.search(" ".join(str(value).split()))
-    return found.group() if found else None
-
-
 def _header_item(item: dict[bytes, Any]) -> bytes:
     # The server names the item BODY[HEADER.FIELDS (MESSAGE-ID)], in its own spelling.
     for name, value in item.items():
@@ -70,10 +62,11 @@ def _header_item(item: dict[bytes, Any]) -> bytes:
 class ImapSource:
     """A folder of the aog@ mailbox, read incrementally by UID watermark.
 
-    A mail's key is its Message-ID (`<uidvalidity>:<uid>` for the rare mail
-    without one), so a mail already in the journal is recognised again after
-    a UIDVALIDITY change (a rebuilt or migrated mailbox renumbers every UID)
-    and a second copy of the same mail is not answered twice.
+    A mail is found again by its key `<uidvalidity>:<uid>`; which mail it is
+    (`Incoming.mail`: Message-ID and content digest) lets the intake recognise
+    a mail already in the journal under another key: a second copy, or the same
+    mail after a UIDVALIDITY change (a rebuilt or migrated mailbox renumbers
+    every UID, and may drop the keyword set on handled mail).
     """
 
     channel = Channel.MAIL
@@ -87,8 +80,7 @@ class ImapSource:
         self.cutover = cutover
         self.client = connect_imap(settings)
         self.uidvalidity: int | None = None
-        self.uids: dict[str, int] = {}  # key -> UID of the mails handed out by this session
-        self.processed_folder_ready = False
+        self.processed_folder: str | None = None  # as the server names it, once known
 
     # -- reading ------------------------------------------------------------
     def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming | Skipped]:
@@ -101,7 +93,7 @@ class ImapSource:
                         self.settings.folder)
         for batch in self._new_batches(last_uid):
             with _imap_step(f"cannot read {self.settings.folder!r}"):
-                heads = self.client.fetch(batch, [b"FLAGS", b"INTERNALDATE", _HEAD])
+                heads = self.client.fetch(batch, _FIRST_PASS)
             for uid in batch:
                 item = heads.get(uid)
                 if item is None:  # expunged meanwhile
@@ -112,8 +104,8 @@ class ImapSource:
 
     def _select(self) -> int:
         if self.uidvalidity is None:
-            folder = self.settings.folder
-            with _imap_step(f"cannot select folder {folder!r}"):
+            with _imap_step(f"cannot select folder {self.settings.folder!r}"):
+                folder = server_folder(self.client, self.settings.folder)
                 info = self.client.select_folder(folder)
             self.uidvalidity = int(info[b"UIDVALIDITY"])
         return self.uidvalidity
@@ -134,13 +126,11 @@ class ImapSource:
 
     def _incoming(self, uidvalidity: int, uid: int, item: dict[bytes, Any],
                   seen: SeenCheck) -> Incoming | Skipped | None:
-        key = message_id_key(_header_item(item)) or f"{uidvalidity}:{uid}"
+        key = f"{uidvalidity}:{uid}"
         position = Position(self.settings.folder, uidvalidity, uid)
         received = item[b"INTERNALDATE"].astimezone(UTC)
         flags = {bytes(f).lower() for f in item.get(b"FLAGS", ())}
         keyword = self.settings.processed_keyword.encode().lower()
-        # seen() is asked only now, after the mail before this one was recorded:
-        # a second copy of a mail in the same batch is recognised.
         if (received < self.cutover or (keyword and keyword in flags)
                 or seen(self.name, key)):
             # Old mail, or handled (by this journal or, per its keyword, another one):
@@ -150,37 +140,37 @@ class ImapSource:
             body = self.client.fetch([uid], [b"BODY.PEEK[]"]).get(uid)
         if body is None:  # expunged meanwhile
             return None
-        self.uids[key] = uid
-        return Incoming(self.name, key, bytes(body[b"BODY[]"]), received, position=position)
+        return Incoming.mail(self.name, key, bytes(body[b"BODY[]"]), received, position)
 
     # -- marking ------------------------------------------------------------
     def mark_processed(self, key: str) -> None:
         """Flag (and move) a recorded request; also one recorded by a run that died."""
         uids = self._locate(key)
         if not uids:
-            log.warning("%s %s is no longer in %s: nothing to mark", self.name, key,
-                        self.settings.folder)
+            # Moved already by a run that died before noting it, or by a person.
+            log.info("%s %s is no longer in %s: nothing to mark", self.name, key,
+                     self.settings.folder)
             return
         s = self.settings
         flags = [b"\\Seen"] + ([s.processed_keyword.encode()] if s.processed_keyword else [])
         with _imap_step(f"cannot flag mail in {s.folder!r}"):
             self.client.add_flags(uids, flags, silent=True)
+        faults.reached(faults.Point.FLAGGED)
         if s.processed_folder:
             self._move(uids, s.processed_folder)
 
     def _locate(self, key: str) -> list[int]:
         """The UIDs of the mail `key` in the folder (after a crash: found again by its key)."""
         uidvalidity = self._select()
-        if key in self.uids:
-            return [self.uids[key]]
         with _imap_step(f"cannot search {self.settings.folder!r}"):
             by_uid = _UID_KEY.fullmatch(key)
             if by_uid:
                 if int(by_uid.group(1)) != uidvalidity:
-                    return []
+                    return []  # renumbered: the rescan finds it again as a copy
                 uid = int(by_uid.group(2))
                 return [u for u in self.client.search(["UID", str(uid)]) if u == uid]
-            # HEADER search matches substrings: keep the exact matches only.
+            # A key of a journal of before migration 5: the Message-ID. HEADER search
+            # matches substrings: keep the exact matches only.
             candidates = self.client.search(["HEADER", "Message-ID", key])
             if not candidates:
                 return []
@@ -188,9 +178,9 @@ class ImapSource:
         return sorted(u for u, item in heads.items()
                       if message_id_key(_header_item(item)) == key)
 
-    def _move(self, uids: list[int], folder: str) -> None:
-        with _imap_step(f"cannot move mail to {folder!r}"):
-            self._ensure_folder(folder)
+    def _move(self, uids: list[int], path: str) -> None:
+        with _imap_step(f"cannot move mail to {path!r}"):
+            folder = self._processed_folder(path)
             if self.client.has_capability("MOVE"):
                 self.client.move(uids, folder)
             elif self.client.has_capability("UIDPLUS"):
@@ -203,10 +193,11 @@ class ImapSource:
                 log.warning("the IMAP server has neither MOVE nor UIDPLUS: processed "
                             "requests stay in %s", self.settings.folder)
 
-    def _ensure_folder(self, folder: str) -> None:
-        if not self.processed_folder_ready:
-            ensure_folder(self.client, folder)
-            self.processed_folder_ready = True
+    def _processed_folder(self, path: str) -> str:
+        if self.processed_folder is None:
+            self.processed_folder = server_folder(self.client, path)
+            ensure_folder(self.client, self.processed_folder)
+        return self.processed_folder
 
     def close(self) -> None:
         with contextlib.suppress(OSError, imapclient.exceptions.IMAPClientError):

@@ -5,7 +5,8 @@ ONE transaction before the mailbox is touched (transactional outbox): a crash
 anywhere leaves either nothing (the mail is redone) or everything (the mail is
 skipped and only its marking is redone).
 
-One module per table (messages, requests, jobs, outbox), sharing one
+One module per table (messages, requests, jobs, outbox), and the stats
+sheet's reads across them (`stats`), sharing one
 connection (`db.Store`); the schema grows by numbered migrations
 (`migrations`). Reads return the frozen records of `records`, never rows.
 """
@@ -13,24 +14,29 @@ connection (`db.Store`); the schema grows by numbered migrations
 from __future__ import annotations
 
 from mailbot.journal.db import JournalError
+from mailbot.journal.evidence import EvidenceLog, JudgedOn
 from mailbot.journal.jobs import JobLog
 from mailbot.journal.messages import MessageLog
 from mailbot.journal.migrations import SCHEMA_VERSION
 from mailbot.journal.outbox import OutboxLog
 from mailbot.journal.records import (
+    AttemptFacts,
     FailedJob,
     JobRecord,
     MailRecord,
+    MalformedFacts,
     MessageOutcome,
     MessageRecord,
+    Refusal,
+    RequestFacts,
     RequestRecord,
     RequestStatus,
-    StagingOutcome,
 )
 from mailbot.journal.requests import RequestLog
+from mailbot.journal.stats import StatsLog
 
 
-class Journal(MessageLog, RequestLog, JobLog, OutboxLog):
+class Journal(MessageLog, RequestLog, JobLog, OutboxLog, StatsLog, EvidenceLog):
     """All reads and writes of the bot's state; one connection, explicit transactions.
 
     `Journal(path)` creates or migrates the file; `Journal(path, read_only=True)`
@@ -40,14 +46,18 @@ class Journal(MessageLog, RequestLog, JobLog, OutboxLog):
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AttemptFacts",
     "FailedJob",
     "JobRecord",
     "Journal",
     "JournalError",
+    "JudgedOn",
     "MailRecord",
+    "MalformedFacts",
     "MessageOutcome",
     "MessageRecord",
+    "Refusal",
+    "RequestFacts",
     "RequestRecord",
     "RequestStatus",
-    "StagingOutcome",
 ]

@@ -145,6 +145,19 @@ class Store:
         return instance or ""
 
 
+def stored(text: str | None) -> str | None:
+    """`text` as SQLite takes it: a lone surrogate (the stdlib's stand-in for a raw byte
+    of a header it could not decode, e.g. in a Message-ID) as its escape, `\\xe9`.
+
+    The same text is always stored the same way, so that a lookup finds it again.
+    """
+    if text is None or not any("\ud800" <= c <= "\udfff" for c in text):
+        return text
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff"
+                   else c.encode("unicode_escape").decode("ascii")
+                   if "\ud800" <= c <= "\udfff" else c for c in text)
+
+
 def marks(values: Sequence[str]) -> str:
     """The `?` placeholders of an IN (...) list of these values."""
     return ",".join("?" * len(values))

@@ -11,9 +11,9 @@ import json
 import sqlite3
 
 from mailbot.journal.db import Store, marks
-from mailbot.journal.records import FailedJob, JobRecord, StagingOutcome
+from mailbot.journal.records import FailedJob, JobRecord
 from mailbot.model import StagingResult
-from mailbot.states import JobState, MailKind, MailState
+from mailbot.states import JobState
 
 
 class JobLog(Store):
@@ -54,22 +54,30 @@ class JobLog(Store):
         ).fetchone()
         return None if row is None else _job(row, self.instance)
 
-    def job_launched(self, job_id: int, *, job_dir: str, pid: int, command: str) -> None:
-        """The staging runs on the host, started by `command` (as built at launch)."""
+    def job_launched(self, job_id: int, *, job_dir: str, pid: int | None,
+                     command: str) -> None:
+        """The staging runs on the host, started by `command` (as built at launch);
+        `pid` None: its job directory shows no pid yet (in doubt until it does)."""
         self.db.execute(
             "UPDATE jobs SET state = ?, job_dir = ?, pid = ?, started = ?, command = ?"
             " WHERE id = ?",
             (JobState.RUNNING, job_dir, pid, self._stamp_now(), command, job_id),
         )
 
+    def job_pid_found(self, job_id: int, pid: int) -> None:
+        """The job directory of a job in doubt now shows its pid."""
+        self.db.execute("UPDATE jobs SET pid = ? WHERE id = ? AND state = ?",
+                        (pid, job_id, JobState.RUNNING))
+
     def job_finished(self, job_id: int, result: StagingResult, output: str) -> None:
         """The staging ended: succeeded or failed as `result` says, its output kept."""
         self.db.execute(
             "UPDATE jobs SET state = ?, finished = ?, exit_status = ?, output = ?, url = ?,"
-            " deletion_date = ?, total_bytes = ?, problems = ? WHERE id = ?",
+            " deletion_date = ?, total_bytes = ?, problems = ?, reused = ?, ebs = ?"
+            " WHERE id = ?",
             (JobState.SUCCEEDED if result.ok else JobState.FAILED, self._stamp_now(),
              result.exit_status, output, result.url, result.deletion_date, result.total_bytes,
-             json.dumps(list(result.problems)), job_id),
+             json.dumps(list(result.problems)), len(result.reused), len(result.ebs), job_id),
         )
 
     def job_cancelled(self, job_id: int) -> None:
@@ -85,19 +93,6 @@ class JobLog(Store):
             " ORDER BY j.id", (JobState.FAILED,))
         return [FailedJob(**vars(_job(r, self.instance)), ticket=r["ticket"], mous=r["mous"],
                           project=r["project"]) for r in rows]
-
-    def staging_outcomes(self) -> list[StagingOutcome]:
-        """Every staging attempt with its request's arrival and when its completion left."""
-        rows = self.db.execute(
-            "SELECT r.received, j.state, j.total_bytes,"
-            " (SELECT MIN(o.sent) FROM outbox o WHERE o.request = r.id AND o.kind = ?"
-            "  AND o.state = ?) AS notified"
-            " FROM jobs j JOIN requests r ON r.id = j.request",
-            (MailKind.COMPLETION, MailState.SENT),
-        )
-        return [StagingOutcome(received=r["received"], state=JobState(r["state"]),
-                               total_bytes=r["total_bytes"], notified=r["notified"])
-                for r in rows]
 
 
 def _job(row: sqlite3.Row, instance: str) -> JobRecord:

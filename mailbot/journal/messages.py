@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from mailbot.clock import stamp
-from mailbot.journal.db import Store, marks
+from mailbot.journal.db import Store, marks, stored
 from mailbot.journal.records import MessageOutcome, MessageRecord
 from mailbot.model import Request
 from mailbot.states import MailState, MessageKind, RequestState
@@ -15,13 +15,15 @@ from mailbot.states import MailState, MessageKind, RequestState
 # Recorded mail whose source mail is flagged/moved (or its trigger file removed).
 _MARKED_KINDS = (MessageKind.REQUEST, MessageKind.TWIN, MessageKind.MALFORMED)
 _OVER = (RequestState.ANSWERED, RequestState.COMPLETED, RequestState.CANCELLED)
-_WAITING_MAIL = (MailState.QUEUED, MailState.HELD)
+_WAITING_MAIL = (MailState.QUEUED, MailState.HELD, MailState.SENDING)
+_TRIGGERS = "triggers"  # the trigger directory's source: files are known by name only
 
 
 class MessageLog(Store):
     def seen(self, source: str, source_key: str) -> MessageRecord | None:
         row = self.db.execute(
-            "SELECT * FROM messages WHERE source = ? AND source_key = ?", (source, source_key)
+            "SELECT * FROM messages WHERE source = ? AND source_key = ?",
+            (source, stored(source_key)),
         ).fetchone()
         return None if row is None else _message(row)
 
@@ -40,14 +42,43 @@ class MessageLog(Store):
         request: int | None = None,
         step: str | None = None,
         passed: Sequence[str] = (),
+        digest: str | None = None,
+        earlier: int | None = None,
     ) -> int:
         cur = self.db.execute(
             "INSERT INTO messages(source, source_key, message_id, kind, request, reason, subject,"
-            " sender, received, recorded, raw, step, passed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (source, source_key, message_id, kind, request, reason, subject, sender,
-             stamp(received), self._stamp_now(), raw, step, " ".join(passed)),
+            " sender, received, recorded, raw, step, passed, digest, earlier)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (source, stored(source_key), stored(message_id), kind, request, stored(reason),
+             stored(subject), stored(sender), stamp(received), self._stamp_now(), raw, step,
+             " ".join(passed), digest, earlier),
         )
         return int(cur.lastrowid or 0)
+
+    def same_mail(self, message_id: str | None, digest: str) -> MessageRecord | None:
+        """The first arrival of this mail through any mail source: same Message-ID and content.
+
+        A mail without Message-ID is known by its content alone. A mail recorded before
+        migration 5 has no digest: it is matched by its Message-ID, as it was then.
+        """
+        row = self.db.execute(
+            "SELECT * FROM messages WHERE source != ? AND message_id IS ?"
+            " AND (digest = ? OR (digest IS NULL AND message_id IS NOT NULL))"
+            " ORDER BY id LIMIT 1", (_TRIGGERS, stored(message_id), digest),
+        ).fetchone()
+        return None if row is None else _message(row)
+
+    def first_with_message_id(self, message_id: str) -> MessageRecord | None:
+        """The first mail recorded under this Message-ID, whatever its content."""
+        row = self.db.execute(
+            "SELECT * FROM messages WHERE source != ? AND message_id = ? ORDER BY id LIMIT 1",
+            (_TRIGGERS, stored(message_id)),
+        ).fetchone()
+        return None if row is None else _message(row)
+
+    def repoint_copies(self, old: int, new: int) -> None:
+        """Copies of a mail recorded again (`mailbot reprocess`) follow it to its new row."""
+        self.db.execute("UPDATE messages SET earlier = ? WHERE earlier = ?", (new, old))
 
     def twin_of(self, request: Request, within: timedelta) -> int | None:
         """The same request received recently through the OTHER channel (mail vs trigger).
@@ -71,11 +102,27 @@ class MessageLog(Store):
         self.db.execute("UPDATE messages SET marked = 1 WHERE id = ?", (message,))
 
     def unmarked(self, source: str) -> list[MessageRecord]:
-        """Requests recorded but whose source mail was not yet flagged/moved (a crash)."""
+        """Requests recorded but whose source mail was not yet flagged/moved (a crash);
+        also copies of such mail (a copy is marked as its first arrival is)."""
+        kinds = marks(_MARKED_KINDS)
         rows = self.db.execute(
-            f"SELECT * FROM messages WHERE source = ? AND marked = 0"
-            f" AND kind IN ({marks(_MARKED_KINDS)})", (source, *_MARKED_KINDS))
+            f"SELECT m.* FROM messages m LEFT JOIN messages first ON first.id = m.earlier"
+            f" WHERE m.source = ? AND m.marked = 0 AND (m.kind IN ({kinds})"
+            f" OR (m.kind = ? AND first.kind IN ({kinds}))) ORDER BY m.id",
+            (source, *_MARKED_KINDS, MessageKind.COPY, *_MARKED_KINDS))
         return [_message(r) for r in rows]
+
+    def requests_from(self, sender: str, since: datetime) -> int:
+        """Request-shaped mails (requests, malformed ones) of `sender` recorded since
+        `since`: what the limits count (`limits`). By the journal's clock, which a
+        forged Received or Date header cannot move."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM messages WHERE sender = ? AND recorded >= ?"
+            " AND kind IN (?, ?)",
+            (stored(sender.strip().lower()), stamp(since), MessageKind.REQUEST,
+             MessageKind.MALFORMED),
+        ).fetchone()
+        return int(row[0])
 
     def malformed_from(self, sender: str, since: datetime) -> int:
         """How many malformed mails this sender sent since `since`."""
@@ -92,7 +139,8 @@ class MessageLog(Store):
         return _message(row)
 
     def set_reason(self, message_id: int, reason: str) -> None:
-        self.db.execute("UPDATE messages SET reason = ? WHERE id = ?", (reason, message_id))
+        self.db.execute("UPDATE messages SET reason = ? WHERE id = ?",
+                        (stored(reason), message_id))
 
     def forget_message(self, message_id: int) -> None:
         self.db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
@@ -108,7 +156,7 @@ class MessageLog(Store):
             "SELECT m.id, m.source_key FROM messages m"
             " LEFT JOIN requests r ON r.id = COALESCE(m.request,"
             "  (SELECT id FROM requests WHERE message = m.id))"
-            " WHERE m.source = 'triggers' AND m.marked = 0"
+            f" WHERE m.source = '{_TRIGGERS}' AND m.marked = 0"
             f" AND (m.kind = ? OR r.state IN ({marks(_OVER)}))"
             f" AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.state IN ({marks(_WAITING_MAIL)})"
             "   AND (o.request = r.id OR o.message = m.id))",
@@ -154,6 +202,8 @@ def _message(row: sqlite3.Row) -> MessageRecord:
         raw=None if row["raw"] is None else bytes(row["raw"]),
         step=_optional(row, "step"),
         passed=tuple((_optional(row, "passed") or "").split()),
+        digest=_optional(row, "digest"),
+        earlier=None if (earlier := _optional(row, "earlier")) is None else int(earlier),
     )
 
 

@@ -9,6 +9,7 @@ last one, so that an older mailbot (which reads only that key) refuses the file.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,10 +147,70 @@ def _plan_steps(db: sqlite3.Connection) -> None:
                    "ALTER TABLE messages ADD COLUMN passed TEXT;\n")
 
 
+# Frozen copies of what stagecalms prints (mailbot.stage.output, 2024): a migration
+# must read old output the same way forever, whatever the parser becomes.
+_REUSED_MS = re.compile(r"Found pre-existing\s+(\S+)")
+_EB = re.compile(r"^\s*(uid___A\d{3}_X[0-9a-f]+_X[0-9a-f]+)(?=\s|$)"
+                 r"|MS for (uid___A\d{3}_X[0-9a-f]+_X[0-9a-f]+) was not found", re.MULTILINE)
+
+
+def _staging_reuse(db: sqlite3.Connection) -> None:
+    # The stats sheet's share served by reuse: how many MSs a staging hard-linked
+    # from an earlier one, out of how many EBs. Finished jobs of before get them
+    # from their kept output; a job without output keeps NULL (not known).
+    run_script(db, "ALTER TABLE jobs ADD COLUMN reused INTEGER;\n"
+                   "ALTER TABLE jobs ADD COLUMN ebs INTEGER;\n")
+    rows = db.execute("SELECT id, output FROM jobs WHERE output IS NOT NULL").fetchall()
+    for job_id, output in rows:
+        reused = set(_REUSED_MS.findall(output))
+        ebs = {a or b for a, b in _EB.findall(output)}
+        db.execute("UPDATE jobs SET reused = ?, ebs = ? WHERE id = ?",
+                   (len(reused), len(ebs), job_id))
+
+
+def _judged_on(db: sqlite3.Connection) -> None:
+    # What each verdict was judged on, for "why did the bot say that?" (`mailbot
+    # explain REQ`): the archive's facts (JSON), the day of the request in AOG's
+    # time zone, and the checks passed before the deciding one (space separated).
+    # Requests recorded before keep NULL: what the archive said then is gone.
+    run_script(db, "ALTER TABLE requests ADD COLUMN facts TEXT;\n"
+                   "ALTER TABLE requests ADD COLUMN day TEXT;\n"
+                   "ALTER TABLE requests ADD COLUMN passed TEXT;\n")
+
+
+def _identities(db: sqlite3.Connection) -> None:
+    # Exactly once by what a mail is, not where it lies: each mail's content digest
+    # (`inbox.identity`) next to its Message-ID, and for a copy (or another mail
+    # reusing a Message-ID) the mail first recorded. IMAP mail was keyed by its
+    # Message-ID before: that key is its Message-ID for every kind of mail now.
+    # Outgoing mail keeps the recipients the server refused while accepting it for
+    # the others, until AOG dismisses them from `mailbot attention`.
+    run_script(db, "ALTER TABLE messages ADD COLUMN digest TEXT;\n"
+                   "ALTER TABLE messages ADD COLUMN earlier INTEGER;\n"
+                   "UPDATE messages SET message_id = source_key WHERE message_id IS NULL"
+                   " AND source LIKE 'imap:%' AND source_key LIKE '<%>';\n"
+                   "CREATE INDEX messages_message_id ON messages(message_id);\n"
+                   "CREATE INDEX messages_digest ON messages(digest);\n"
+                   "ALTER TABLE outbox ADD COLUMN refused TEXT;\n"
+                   "ALTER TABLE outbox ADD COLUMN dismissed INTEGER NOT NULL DEFAULT 0;\n")
+
+
+def _sender_limits(db: sqlite3.Connection) -> None:
+    # The limits (`limits.requests_per_day`, `_per_run`) count each new mail's sender's
+    # recent mails: an index, so that a year of journal costs nothing per mail. Nothing
+    # else changes: mail recorded before counts as it is.
+    run_script(db, "CREATE INDEX messages_sender ON messages(sender, recorded);\n")
+
+
 # Append only: a migration once released is never edited, renumbered or removed.
 MIGRATIONS = (
     Migration(1, "messages, requests, jobs, outbox and IMAP watermarks", _v1_schema),
     Migration(2, "the plan step that decided each mail", _plan_steps),
+    Migration(3, "how many MSs each staging reused, of how many EBs", _staging_reuse),
+    Migration(4, "what each request was judged on: facts, day, checks passed", _judged_on),
+    Migration(5, "mail identities (Message-ID and digest), copies, refused recipients",
+              _identities),
+    Migration(6, "an index of mail by sender, for the per-sender limits", _sender_limits),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 

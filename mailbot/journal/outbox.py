@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from mailbot.journal.db import Store, marks
-from mailbot.journal.records import MailRecord
+from mailbot.journal.records import MailRecord, Refusal
 from mailbot.model import OutgoingMail
 from mailbot.states import MailKind, MailState
 
@@ -50,20 +51,57 @@ class OutboxLog(Store):
             raise KeyError(f"no outgoing mail {mail_id}")
         return _mail(row)
 
-    def mark_sent(self, mail_id: int, note: str | None = None) -> None:
-        """Sent; `note` keeps what AOG should know (e.g. recipients the server refused)."""
-        self.db.execute(
-            "UPDATE outbox SET state = ?, sent = ?, attempts = attempts + 1, error = ?"
-            " WHERE id = ?",
-            (MailState.SENT, self._stamp_now(), note, mail_id),
-        )
+    def claim_for_sending(self, mail_id: int) -> bool:
+        """Take a queued mail to send it now; False when it is no longer queued.
 
-    def mark_attempt_failed(self, mail_id: int, error: str, *, permanent: bool) -> None:
-        """Refused: for good (failed, AOG decides), or for now (queued for the next run)."""
-        self.db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, error = ?, state = ? WHERE id = ?",
-            (error, MailState.FAILED if permanent else MailState.QUEUED, mail_id),
+        Committed before the mail is transmitted: a discard or a hold decided before
+        this wins (the mail is not sent), one tried after it is refused.
+        """
+        return self._move(mail_id, MailState.SENDING, (MailState.QUEUED,))
+
+    def requeue_interrupted(self) -> list[int]:
+        """Mails a run that died was sending: queued again (they may have left once)."""
+        rows = self.db.execute("SELECT id FROM outbox WHERE state = ? ORDER BY id",
+                               (MailState.SENDING,)).fetchall()
+        self.db.execute("UPDATE outbox SET state = ? WHERE state = ?",
+                        (MailState.QUEUED, MailState.SENDING))
+        return [int(r[0]) for r in rows]
+
+    def mark_sent(self, mail_id: int, refused: Sequence[Refusal] = ()) -> bool:
+        """The server accepted the mail being sent; `refused`: recipients it refused
+        while accepting the others (AOG tells them another way). Only over `sending`."""
+        cur = self.db.execute(
+            "UPDATE outbox SET state = ?, sent = ?, attempts = attempts + 1, error = NULL,"
+            " refused = ? WHERE id = ? AND state = ?",
+            (MailState.SENT, self._stamp_now(),
+             json.dumps([[r.address, r.reply] for r in refused]) if refused else None,
+             mail_id, MailState.SENDING),
         )
+        return cur.rowcount == 1
+
+    def mark_attempt_failed(self, mail_id: int, error: str, *, permanent: bool) -> bool:
+        """Refused: for good (failed, AOG decides), or for now (queued for the next run)."""
+        cur = self.db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, error = ?, state = ?"
+            " WHERE id = ? AND state = ?",
+            (error, MailState.FAILED if permanent else MailState.QUEUED, mail_id,
+             MailState.SENDING),
+        )
+        return cur.rowcount == 1
+
+    def partly_refused(self) -> list[MailRecord]:
+        """Sent mails some recipients of which the server refused, not yet dismissed by AOG."""
+        rows = self.db.execute(
+            "SELECT * FROM outbox WHERE state = ? AND refused IS NOT NULL AND dismissed = 0"
+            " ORDER BY id", (MailState.SENT,))
+        return [_mail(r) for r in rows]
+
+    def dismiss_refusals(self, mail_id: int) -> bool:
+        """AOG dealt with the refused recipients of a sent mail; False if it has none listed."""
+        cur = self.db.execute(
+            "UPDATE outbox SET dismissed = 1 WHERE id = ? AND state = ? AND refused IS NOT NULL"
+            " AND dismissed = 0", (mail_id, MailState.SENT))
+        return cur.rowcount == 1
 
     def mark_copied(self, mail_id: int) -> None:
         self.db.execute("UPDATE outbox SET copied = 1 WHERE id = ?", (mail_id,))
@@ -71,6 +109,9 @@ class OutboxLog(Store):
     def set_outbox_state(self, mail_id: int, state: MailState, *,
                          only_from: Sequence[MailState]) -> bool:
         """Move the mail to `state` if it is in one of `only_from`; whether it moved."""
+        return self._move(mail_id, state, only_from)
+
+    def _move(self, mail_id: int, state: MailState, only_from: Sequence[MailState]) -> bool:
         cur = self.db.execute(
             f"UPDATE outbox SET state = ? WHERE id = ? AND state IN ({marks(only_from)})",
             (state, mail_id, *only_from),
@@ -86,4 +127,12 @@ def _mail(row: sqlite3.Row) -> MailRecord:
         data=bytes(row["data"]), state=MailState(row["state"]), created=row["created"],
         sent=row["sent"], attempts=row["attempts"], error=row["error"],
         copied=bool(row["copied"]),
+        refused=tuple(Refusal(address, reply)
+                      for address, reply in json.loads(_optional(row, "refused") or "[]")),
+        dismissed=bool(_optional(row, "dismissed")),
     )
+
+
+def _optional(row: sqlite3.Row, column: str) -> Any:
+    # A journal read (read-only) before migration 5 has no such column.
+    return row[column] if column in row.keys() else None  # noqa: SIM118 (a Row is no dict)

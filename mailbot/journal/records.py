@@ -30,6 +30,9 @@ class MessageRecord:
     raw: bytes | None  # kept for shunted and untrusted mail, for AOG
     step: str | None = None  # the step of `mailbot.plan` that decided (None: before migration 2)
     passed: tuple[str, ...] = ()  # the steps it passed before
+    digest: str | None = None  # of its content (`inbox.identity`; None: a trigger file, or
+    # recorded before migration 5)
+    earlier: int | None = None  # for a copy or a reused Message-ID: the mail first recorded
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class RequestRecord:
     mous: str
     project: str
     calfields: tuple[str, ...]
+    user_email: str
     received: str
     verdict: str  # VerdictCode value
     check: str  # the check that decided
@@ -117,13 +121,56 @@ class FailedJob(JobRecord):
 
 
 @dataclass(frozen=True)
-class StagingOutcome:
-    """One staging attempt as the monthly report counts it."""
+class AttemptFacts:
+    """One staging attempt as the stats sheet measures it."""
 
-    received: str  # when its request arrived
+    job: int
+    attempt: int
     state: JobState
-    total_bytes: int | None
-    notified: str | None  # when the completion mail left (sent), if it did
+    queued: str
+    started: str | None  # launched on the staging host
+    finished: str | None
+    total_bytes: int | None  # rsync's total size (None: nothing copied or not said)
+    reused: int | None  # MSs hard-linked from an earlier staging (None: not known)
+    ebs: int | None  # EBs the staging covered (None: not known)
+    problem: str | None  # the first reason it failed
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """One request with every moment the stats sheet measures, from receipt to its mail."""
+
+    id: int
+    ticket: str
+    mous: str
+    project: str
+    calfields: tuple[str, ...]
+    arc_contact: str
+    received: str  # reached aog@ (IMAP INTERNALDATE, Maildir delivery, trigger file time)
+    decided: str  # the verdict: recorded with the request, in one transaction
+    verdict: str  # VerdictCode value
+    state: RequestState
+    replied: str | None  # its verdict reply left (a rejection)
+    completed: str | None  # its completion mail left (staged)
+    mail_waiting: bool  # a mail to the user is queued or held, not sent yet
+    attempts: tuple[AttemptFacts, ...]  # oldest first
+
+
+@dataclass(frozen=True)
+class MalformedFacts:
+    """A malformed request mail and when the reply listing its problems left."""
+
+    received: str
+    sender: str | None
+    replied: str | None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A recipient the SMTP server refused while it accepted the mail for the others."""
+
+    address: str
+    reply: str  # the server's reply, e.g. "550 5.1.1 No such user"
 
 
 @dataclass(frozen=True)
@@ -145,3 +192,5 @@ class MailRecord:
     attempts: int
     error: str | None
     copied: bool  # review copy stored for AOG
+    refused: tuple[Refusal, ...] = ()  # recipients refused while the others got it
+    dismissed: bool = False  # AOG dealt with those refusals (off `mailbot attention`)

@@ -9,6 +9,7 @@ from typing import Any
 
 from mailbot.clock import parse_stamp, stamp
 from mailbot.journal.db import Store, marks
+from mailbot.journal.evidence import record_basis
 from mailbot.journal.records import RequestRecord, RequestStatus
 from mailbot.model import Origin, Request, Verdict
 from mailbot.states import ACTIVE_REQUEST_STATES, JobState, RequestState
@@ -31,7 +32,9 @@ class RequestLog(Store):
                 json.dumps(verdict.detail), state, now, now,
             ),
         )
-        return int(cur.lastrowid or 0)
+        request_id = int(cur.lastrowid or 0)
+        record_basis(self.db, request_id, verdict)
+        return request_id
 
     def request(self, request_id: int) -> Request:
         """The request as it was parsed, to render replies and staging commands from."""
@@ -99,7 +102,8 @@ def _request_fields(row: sqlite3.Row) -> dict[str, Any]:
     return dict(
         id=row["id"], message=row["message"], ticket=row["ticket"], mous=row["mous"],
         project=row["project"], calfields=_calfields(row["calfields"]),
-        received=row["received"], verdict=row["verdict"], check=row["check_name"],
+        user_email=row["user_email"], received=row["received"], verdict=row["verdict"],
+        check=row["check_name"],
         state=RequestState(row["state"]), created=row["created"], updated=row["updated"],
     )
 

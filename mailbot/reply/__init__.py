@@ -1,9 +1,13 @@
 """Every mail the bot sends, rendered from Jinja2 templates (pure: no I/O but reading them).
 
 Four kinds (spec sections 3-5): a *verdict* reply and a *malformed* reply to the
-request's sender in the request's thread, the *completion* mail to the user with
-the ARC contact, the maintainer and aog@ as blind copies, and the *failure* mail
-with the entire stagecalms output to the maintainer.
+request's sender in the request's thread (and the ARC staff it names, nobody
+else), the *completion* mail to the user with the maintainer, aog@ and (for
+calibrator data, or when listed by address) the ARC contact as blind copies, and
+the *failure* mail with the entire stagecalms output to the maintainer. A fifth,
+the *notice*, tells AOG that a sender's requests are kept (`limits`).
+
+Every header is written from its value by `reply.headers`, never parsed again.
 
 Each render function is given a `ReplySettings` (the addresses, wording and limits
 it reads, nothing else of the settings) and a `Templates` (built once from
@@ -23,6 +27,7 @@ from mailbot.reply.render import (
     render_completion,
     render_failure,
     render_malformed,
+    render_notice,
     render_verdict,
 )
 from mailbot.reply.settings import SHIPPED_TEMPLATES, ReplySettings, Templates
@@ -38,6 +43,7 @@ __all__ = [
     "render_completion",
     "render_failure",
     "render_malformed",
+    "render_notice",
     "render_verdict",
     "reply_subject",
 ]

@@ -1,41 +1,41 @@
 """The bytes of one mail: headers, threading, body encoding and the SMTP envelope.
 
 The bytes are built with `email.policy.SMTP` (CRLF): an ASCII body with short lines
-stays 7bit, anything else is quoted-printable UTF-8, so no line exceeds 998 octets;
-display names are RFC 2047 encoded. Blind copies exist only in `rcpt_to`.
+stays 7bit, anything else is quoted-printable UTF-8, so no line exceeds 998 octets.
+Every field that holds text (addresses, subject, verdict line) is written by
+`reply.headers` from its value and set as it is: the stdlib never parses it again.
+Blind copies exist only in `rcpt_to`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 
 from mailbot.model import Origin, OutgoingMail
+from mailbot.reply.headers import (
+    MAX_LINE_OCTETS,
+    Mailbox,
+    display_name,
+    mailbox_field,
+    msg_id,
+    text_field,
+)
 from mailbot.reply.quoting import header_value, plain_lines
 from mailbot.reply.settings import ReplySettings
 
-# refold_source="none": the References/In-Reply-To values below are set pre-folded
-# (one msg-id per line). Folded by the header registry instead, a msg-id longer than
-# a 78-octet line is turned into RFC 2047 encoded words, which breaks threading.
+# refold_source="none": the fields set with `set_raw` below are written as they are
+# (`reply.headers` folded them); the header registry would parse and refold them.
 _POLICY = SMTP.clone(refold_source="none")
 
-# Octets of a physical line allowed by RFC 5322 section 2.1.1 (CRLF excluded).
-MAX_LINE_OCTETS = 998
+__all__ = ["MAX_LINE_OCTETS"]
 
-# A msg-id we are willing to copy into a header verbatim: printable ASCII, no spaces.
-_MSG_ID = re.compile(r"^<[!-~]{1,900}>$")
 # References kept when the thread is long: the first one and the most recent ones.
 _MAX_REFERENCES = 20
-# The stdlib folder moves a value that fits a line of its own onto a continuation
-# line ("Subject:\r\n stagecalms failed: ..."), and its own parser then keeps the
-# leading space in the value. Joined back, the line stays far below 998 octets.
-_EMPTY_FIRST_LINE = re.compile(rb"^([!-9;-~]+):\r\n[ \t]+", re.MULTILINE)
 
 
 def message_id(settings: ReplySettings, kind: str, key: str) -> str:
@@ -51,21 +51,21 @@ def new_message(
     if queued_at.tzinfo is None or queued_at.utcoffset() is None:
         raise ValueError("queued_at must be an aware datetime")
     msg = EmailMessage(policy=_POLICY)
-    msg["From"] = address(settings.aog, settings.aog_name)
-    msg["Subject"] = subject
+    put_addresses(msg, "From", [address(settings.aog, settings.aog_name)])
+    put_text(msg, "Subject", subject)
     msg["Date"] = format_datetime(queued_at)
     msg["Message-ID"] = message_id(settings, kind, key)
     # Marks the mail as the bot's own, so that it is never read as a request.
-    msg[settings.loop_header] = settings.aog
+    put_text(msg, settings.loop_header, settings.aog)
     return msg
 
 
 def thread(msg: EmailMessage, origin: Origin) -> None:
     """In-Reply-To and References per RFC 5322 section 3.6.4 (none without a Message-ID)."""
-    parent = _clean_msg_id(origin.message_id)
+    parent = msg_id(origin.message_id)
     if parent is None:
         return
-    references = [r for r in (_clean_msg_id(x) for x in origin.references) if r]
+    references = [r for r in (msg_id(x) for x in origin.references) if r]
     references = [r for r in dict.fromkeys(references) if r != parent]
     if len(references) >= _MAX_REFERENCES:
         references = [references[0], *references[-(_MAX_REFERENCES - 2) :]]
@@ -73,9 +73,15 @@ def thread(msg: EmailMessage, origin: Origin) -> None:
     msg.set_raw("References", "\n ".join([*references, parent]))
 
 
-def _clean_msg_id(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value if _MSG_ID.match(value) else None
+def put_text(msg: EmailMessage, name: str, text: str) -> None:
+    """An unstructured field (Subject, X-Mailbot-Verdict), written from its value on one
+    line (controls, a lone surrogate of a mis-decoded header: a space, a "?")."""
+    msg.set_raw(name, text_field(name, header_value(plain_lines(text))))
+
+
+def put_addresses(msg: EmailMessage, name: str, boxes: Sequence[Mailbox]) -> None:
+    """An address field (From, To, Cc, Reply-To), written from its mailboxes."""
+    msg.set_raw(name, mailbox_field(name, boxes))
 
 
 def set_body(msg: EmailMessage, body: str) -> None:
@@ -101,20 +107,45 @@ def outgoing(
 
 
 def _serialize(msg: EmailMessage) -> bytes:
-    head, sep, body = msg.as_bytes(policy=_POLICY).partition(b"\r\n\r\n")
-    return _EMPTY_FIRST_LINE.sub(rb"\1: ", head) + sep + body
+    return msg.as_bytes(policy=_POLICY)
 
 
 # --- addresses -------------------------------------------------------------------
 
 
-def address(addr: str, name: str = "") -> Address:
-    """A header address; `name` (else the one written in `addr`) as display name."""
+def address(addr: str, name: str = "") -> Mailbox:
+    """A header address; `name` (else the one written in `addr`) as display name, as
+    `reply.headers.display_name` can write it."""
     display, spec = parseaddr(addr)
-    return Address(display_name=header_value(name or display), addr_spec=spec or addr.strip())
+    return Mailbox(name=display_name(plain_lines(name or display)), address=spec or addr.strip())
 
 
-def sender_named(addr: str, origin: Origin) -> Address:
+def reply_recipients(settings: ReplySettings, origin: Origin) -> tuple[list[str], list[str]]:
+    """To and Cc of a reply to `origin`: its sender (authenticated, an ARC contact) and
+    those it names that are ARC staff themselves, at most `max_recipients` in all.
+
+    A Reply-To of ARC staff takes the To, and the sender is then copied, so that the
+    verdict always reaches the one who asked. Anyone else a request names is left
+    out: a reply quotes the request, and aog@ must not mail strangers for anyone.
+    """
+    own = settings.own_addresses
+    most, sender = settings.max_recipients, origin.sender
+    staff = [a for a in origin.reply_to if settings.may_copy(_bare(a))]
+    to = unique(staff, exclude=own)
+    if not _same_any(sender, to):
+        to = to[:most - 1]  # room for the sender, first of the Cc
+    to = to or unique([sender], exclude=())
+    named = [a for a in (*origin.to, *origin.cc) if settings.may_copy(_bare(a))]
+    cc = unique([sender, *named], exclude={*own, *to})[:most - len(to)]
+    # No usable sender (a trigger file's bad contact): the first other is the To.
+    return (to, cc) if to else (cc[:1], cc[1:])
+
+
+def _same_any(addr: str, addresses: Iterable[str]) -> bool:
+    return any(_same(addr, a) for a in addresses)
+
+
+def sender_named(addr: str, origin: Origin) -> Mailbox:
     """The address, with the request's From display name when it is the sender's."""
     return address(addr, origin.sender_name if _same(addr, origin.sender) else "")
 

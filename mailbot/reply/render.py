@@ -11,12 +11,15 @@ from mailbot.reply.message import (
     address,
     new_message,
     outgoing,
+    put_addresses,
+    put_text,
+    reply_recipients,
     sender_named,
     set_body,
     thread,
     unique,
 )
-from mailbot.reply.quoting import header_value, plain_lines, quote, reply_subject
+from mailbot.reply.quoting import plain_lines, quote, reply_subject
 from mailbot.reply.settings import ReplySettings, Templates
 
 
@@ -39,7 +42,8 @@ def render_verdict(
         "code": verdict.code.value,
         "check": verdict.check,
         "detail": dict(verdict.detail),
-        "request_day": request.received.date().isoformat(),
+        # The day the checks judged it on (AOG's time zone), when they say.
+        "request_day": (verdict.day or request.received.date()).isoformat(),
         **_quote_context(settings, request.origin),
     }
     body = templates.render(f"verdict_{verdict.code.value}.txt.j2", context)
@@ -86,13 +90,17 @@ def render_completion(
         "signature": settings.signature,
     }
     subject, body = templates.render_with_subject("completion.txt.j2", context)
+    # The ARC contact pastes the completion into the ticket (spec section 5), but a
+    # link to proprietary data goes only to one AOG listed by address: anyone at a
+    # listed domain may ask, and a From address is easy to borrow.
+    contact = request.calibrator_only or settings.may_receive_link(request.arc_contact)
     bcc = unique(
-        [request.arc_contact, settings.maintainer, settings.aog],
+        [*([request.arc_contact] if contact else []), settings.maintainer, settings.aog],
         exclude={request.user_email},
     )
     msg = new_message(settings, "completion", subject, key=key, queued_at=queued_at)
-    msg["To"] = [address(request.user_email, request.user_name)]
-    msg["Reply-To"] = address(settings.no_reply)
+    put_addresses(msg, "To", [address(request.user_email, request.user_name)])
+    put_addresses(msg, "Reply-To", [address(settings.no_reply)])
     thread(msg, request.origin)
     msg["Auto-Submitted"] = "auto-generated"
     set_body(msg, body)
@@ -127,13 +135,33 @@ def render_failure(
     to = settings.maintainer
     cc = unique([settings.aog], exclude={to})
     msg = new_message(settings, "failure", subject, key=key, queued_at=queued_at)
-    msg["To"] = [address(to)]
+    put_addresses(msg, "To", [address(to)])
     if cc:
-        msg["Cc"] = [address(a) for a in cc]
+        put_addresses(msg, "Cc", [address(a) for a in cc])
     thread(msg, request.origin)
     msg["Auto-Submitted"] = "auto-generated"
     set_body(msg, body)
     return outgoing(settings, msg, "failure", subject, [to, *cc])
+
+
+def render_notice(
+    settings: ReplySettings,
+    templates: Templates,
+    sender: str,
+    reason: str,
+    *,
+    key: str,
+    queued_at: datetime,
+) -> OutgoingMail:
+    """AOG's notice that a sender's requests are being kept (`limits`); `key` names the
+    sender and the day, so that one notice a day is queued (`message_id`)."""
+    context = {"sender": sender, "reason": reason}
+    subject, body = templates.render_with_subject("notice.txt.j2", context)
+    msg = new_message(settings, "notice", subject, key=key, queued_at=queued_at)
+    put_addresses(msg, "To", [address(settings.aog)])
+    msg["Auto-Submitted"] = "auto-generated"
+    set_body(msg, body)
+    return outgoing(settings, msg, "notice", subject, [settings.aog])
 
 
 def _request_context(request: Request) -> dict[str, Any]:
@@ -170,22 +198,17 @@ def _reply(
     key: str,
     queued_at: datetime,
 ) -> OutgoingMail:
-    """A reply-all to the request as AOG writes it: sender in To, the others in Cc.
-
-    A Reply-To (other than the bot's own addresses) takes the To; the sender, the ARC
-    contact, is then copied, so that the verdict always reaches the one who asked.
-    """
-    own = settings.own_addresses
-    to = unique(origin.reply_to, exclude=own) or unique([origin.sender], exclude=())
-    cc = unique([origin.sender, *origin.to, *origin.cc], exclude={*own, *to})
+    """A reply-all to the request as AOG writes it, among ARC staff only
+    (`reply_recipients`): the sender in To, the others in Cc."""
+    to, cc = reply_recipients(settings, origin)
     subject = reply_subject(origin.subject)
     msg = new_message(settings, kind, subject, key=key, queued_at=queued_at)
-    msg["To"] = [sender_named(a, origin) for a in to]
+    put_addresses(msg, "To", [sender_named(a, origin) for a in to])
     if cc:
-        msg["Cc"] = [sender_named(a, origin) for a in cc]
+        put_addresses(msg, "Cc", [sender_named(a, origin) for a in cc])
     thread(msg, origin)
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Mailbot-Verdict"] = header_value(verdict_line)
+    put_text(msg, "X-Mailbot-Verdict", verdict_line)
     set_body(msg, body)
     return outgoing(settings, msg, kind, subject, [*to, *cc])

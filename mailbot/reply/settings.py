@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from mailbot.addresses import Contacts, normal
 from mailbot.reply.quoting import header_value
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -43,14 +44,31 @@ class ReplySettings:
     retention_days: int
     signature: str
     verdict_lines: Mapping[str, str]  # every verdict code but STAGE, and MALFORMED
+    contacts: Contacts = field(default_factory=Contacts)  # addresses.arc_contacts
+    max_recipients: int = 10  # of a verdict or malformed reply
 
     def verdict_line(self, code: str) -> str:
         """The first line of a reply: the verdict in the wording AOG chose."""
         return self.verdict_lines[code]
 
+    def may_copy(self, address: str) -> bool:
+        """Whether a reply may go to `address`: an ARC contact, or the maintainer.
+
+        Never anyone else a request names (Reply-To, To, Cc): a reply quotes the
+        request, and a mail to aog@ must not be a way to mail strangers.
+        """
+        return self.contacts.admits(address) or normal(address) == normal(self.maintainer)
+
+    def may_receive_link(self, address: str) -> bool:
+        """Whether `address` may have the download link of proprietary data as a blind
+        copy: an ARC contact listed by address (not only by domain), or AOG's staff."""
+        staff = {normal(self.maintainer), normal(self.aog)}
+        return self.contacts.names(address) or normal(address) in staff
+
 
 class Templates:
-    """The reply templates of one directory, read by one Jinja2 environment.
+    """The reply templates of one directory (else the shipped ones), read by one Jinja2
+    environment.
 
     Top-level variables are strict (a misspelt one fails loudly); a template
     that names the subject sets it with `{%- set subject = ... -%}`.
@@ -58,8 +76,12 @@ class Templates:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # A site's own directory need not hold every template: one it lacks (e.g. one
+        # added by a newer mailbot) is the shipped one, not a mail the bot fails on.
+        loaders = [jinja2.FileSystemLoader(str(d)) for d in dict.fromkeys(
+            (directory, SHIPPED_TEMPLATES))]
         self._environment = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(directory)),
+            loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=False,  # plain text mail, not HTML  # noqa: S701
             keep_trailing_newline=True,

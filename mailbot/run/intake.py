@@ -1,8 +1,11 @@
 """Reading new mail: each item parsed, planned and recorded, and only then marked.
 
-A mail that makes the bot fail unexpectedly is shunted (kept with its bytes
-and the error, left untouched in its mailbox) and the other mails go on; an
-outage or a settings error stops this source and leaves the mail for the next run.
+A mail already recorded under another key (a second copy, the same mail after
+a UIDVALIDITY change) is recorded as a copy of the first and never served
+again; another mail that reuses a recorded Message-ID is kept for AOG. A mail
+that makes the bot fail unexpectedly is shunted (kept with its bytes and the
+error, left untouched in its mailbox) and the other mails go on; an outage or
+a settings error stops this source and leaves the mail for the next run.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ import logging
 import traceback
 from collections.abc import Callable
 
+from mailbot import faults
 from mailbot.archive import Archive
 from mailbot.clock import Clock
 from mailbot.config import Config
 from mailbot.errors import ConfigError, OutageError
 from mailbot.inbox import Incoming, Skipped, Source
-from mailbot.journal import Journal
+from mailbot.journal import Journal, MessageRecord
 from mailbot.plan import Judged, plan
 from mailbot.run.planning import Ledger, parse, rules
-from mailbot.run.record import Recorder, advance, record
+from mailbot.run.record import Recorder, advance, record, record_repeat
 from mailbot.run.summary import RunReport
 from mailbot.states import MessageKind
 
@@ -48,25 +52,37 @@ class Intake:
             self._mark_unmarked(source)
         for item in source.fetch_new(lambda s, k: self.journal.seen(s, k) is not None):
             if isinstance(item, Skipped):
-                with self.journal.transaction():
-                    advance(self.journal, item.position)
+                if item.position is not None:
+                    with self.journal.transaction():
+                        advance(self.journal, item.position)
                 continue
+            faults.reached(faults.Point.FETCHED)
             message = self.handle(item)
+            faults.reached(faults.Point.RECORDED)
             if message is not None and source.marks:
-                source.mark_processed(item.key)
-                with self.journal.transaction():
-                    self.journal.mark_message(message)
+                self._mark(source, message, item.key)
 
     def _mark_unmarked(self, source: Source) -> None:
         """Requests recorded by an earlier run that died before touching the mailbox."""
         for row in self.journal.unmarked(source.name):
-            source.mark_processed(row.source_key)
-            with self.journal.transaction():
-                self.journal.mark_message(row.id)
+            self._mark(source, row.id, row.source_key)
 
-    def handle(self, incoming: Incoming) -> int | None:
-        """Record one mail's outcome; returns the message row to mark, None to leave alone."""
+    def _mark(self, source: Source, message: int, key: str) -> None:
+        source.mark_processed(key)
+        faults.reached(faults.Point.MOVED)
+        with self.journal.transaction():
+            self.journal.mark_message(message)
+
+    def handle(self, incoming: Incoming, *, again: bool = False) -> int | None:
+        """Record one mail's outcome; returns the message row to mark, None to leave alone.
+
+        `again`: AOG asked for this recorded mail to be handled anew (`mailbot
+        reprocess`), so it is not compared with the mails recorded before it.
+        """
         try:
+            first = None if again else self._first_arrival(incoming)
+            if first is not None:
+                return self._repeat(incoming, first)
             config, clock = self.recorder.config, self.recorder.clock
             key = f"{self.journal.instance}:{incoming.source}:{incoming.key}"
             planned = plan(parse(incoming, config), self.ledger,
@@ -83,13 +99,31 @@ class Intake:
             self.report.verdicts[d.verdict.code.value] += 1
         return message if d.kind in MARKED else None
 
+    def _first_arrival(self, incoming: Incoming) -> MessageRecord | None:
+        """The recorded mail this one is a copy of, or whose Message-ID it reuses."""
+        if incoming.digest is None:  # a trigger file: known by its name alone
+            return None
+        same = self.journal.same_mail(incoming.message_id, incoming.digest)
+        if same is not None or incoming.message_id is None:
+            return same
+        return self.journal.first_with_message_id(incoming.message_id)
+
+    def _repeat(self, incoming: Incoming, first: MessageRecord) -> int | None:
+        """A copy (marked as its first arrival is) or a reused Message-ID (kept for AOG)."""
+        message, kind = record_repeat(self.recorder, incoming, first)
+        self.report.kinds[kind.value] += 1
+        if kind is MessageKind.COPY and first.kind in MARKED:
+            return message
+        return None
+
     def _shunt(self, incoming: Incoming, exc: Exception) -> None:
         log.exception("mail %s %s shunted", incoming.source, incoming.key)
         reason = "".join(traceback.format_exception_only(exc)).strip()
         with self.journal.transaction():
             self.journal.record_message(
                 source=incoming.source, source_key=incoming.key, kind=MessageKind.SHUNTED,
-                received=incoming.received, reason=reason, raw=incoming.raw)
+                received=incoming.received, reason=reason, raw=incoming.raw,
+                message_id=incoming.message_id, digest=incoming.digest)
             advance(self.journal, incoming.position)
         self.report.kinds[MessageKind.SHUNTED.value] += 1
 

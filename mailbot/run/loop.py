@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from mailbot import scheduler, stage
+from mailbot import faults, scheduler, stage
 from mailbot.archive import Archive, open_archive
 from mailbot.clock import SYSTEM, Clock, parse_stamp, stamp
 from mailbot.config import Config
 from mailbot.errors import AlreadyRunning, ImapError, MailbotError, OutageError
 from mailbot.inbox import ImapSource, MaildirSource, Source, TriggerSource
 from mailbot.journal import Journal
-from mailbot.outbox import copy_for_review, flush
+from mailbot.outbox import flush
+from mailbot.review import copy_for_review
 from mailbot.run.intake import Intake
 from mailbot.run.summary import RunReport
 
@@ -72,7 +73,8 @@ class Pass:
 def _open_source(p: Pass, name: str) -> Source:
     inbox = p.config.inbox
     if name == "maildir":
-        return MaildirSource(p.config.path(inbox.maildir.path))
+        return MaildirSource(p.config.path(inbox.maildir.path),
+                             cutover=cutover(p.config, p.journal, p.clock))
     if name == "triggers":
         return TriggerSource(p.config.path(inbox.triggers.path), inbox.triggers.pattern,
                              cutover=cutover(p.config, p.journal, p.clock))
@@ -142,6 +144,7 @@ def remove_finished_triggers(p: Pass) -> None:
     source = TriggerSource(p.config.path(t.path), t.pattern)
     for message_id, file_name in finished:
         source.remove(file_name)
+        faults.reached(faults.Point.TRIGGER_REMOVED)
         with p.journal.transaction():
             p.journal.mark_message(message_id)
 

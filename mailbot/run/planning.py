@@ -13,7 +13,7 @@ from mailbot.config import Config
 from mailbot.decide import ActiveRequest
 from mailbot.inbox import Channel, Incoming, TriggerSource
 from mailbot.journal import Journal
-from mailbot.model import Facts, Malformed, OutgoingMail, Parsed, Request
+from mailbot.model import Facts, Malformed, NotARequest, OutgoingMail, Parsed, Request
 from mailbot.plan import Rules
 
 # How far apart the mail and the trigger file of one request may arrive (AOG's
@@ -25,7 +25,8 @@ def _parse_mail(incoming: Incoming, config: Config) -> Parsed:
     return grammar.parse_message(incoming.raw, received=incoming.received,
                                  own_addresses=config.own_addresses,
                                  loop_header=config.replies.loop_header,
-                                 own_id_domains=frozenset({config.message_id_domain}))
+                                 own_id_domains=frozenset({config.message_id_domain}),
+                                 authserv_id=config.inbox.authserv_id)
 
 
 def _parse_trigger(incoming: Incoming, config: Config) -> Parsed:
@@ -41,7 +42,12 @@ PARSERS: dict[Channel, Callable[[Incoming, Config], Parsed]] = {
 
 
 def parse(incoming: Incoming, config: Config) -> Parsed:
-    """The grammar's reading of one item, by the channel it came through."""
+    """The grammar's reading of one item, by the channel it came through; an item larger
+    than `limits.max_mail_bytes` is not read (the grammar's time grows with it)."""
+    size, most = len(incoming.raw), config.limits.max_mail_bytes
+    if size > most:
+        return NotARequest(f"{size} bytes, more than limits.max_mail_bytes ({most}):"
+                           " not read", keep=True)
     return PARSERS[incoming.channel](incoming, config)
 
 
@@ -58,6 +64,9 @@ class Ledger:
         self.journal = journal
         self._open_archive = archive
         self._archive: Archive | None = None
+        # A Ledger lives for one run (or one `check`, one `reprocess`): the per-run
+        # limits count from here.
+        self.started = None if journal is None else journal.clock.now()
 
     def twin_of(self, request: Request) -> int | None:
         return None if self.journal is None else self.journal.twin_of(request, TWIN_WINDOW)
@@ -65,10 +74,17 @@ class Ledger:
     def malformed_from(self, sender: str, since: datetime) -> int:
         return 0 if self.journal is None else self.journal.malformed_from(sender, since)
 
+    def requests_from(self, sender: str, since: datetime | None) -> int:
+        start = since or self.started
+        if self.journal is None or start is None:
+            return 0
+        return self.journal.requests_from(sender, start)
+
     def active_requests(self) -> Sequence[ActiveRequest]:
         if self.journal is None:
             return ()
-        return [ActiveRequest(mous=r.mous, ticket=r.ticket, calfields=r.calfields)
+        return [ActiveRequest(mous=r.mous, ticket=r.ticket, calfields=r.calfields,
+                              user_email=r.user_email)
                 for r in self.journal.active_requests()]
 
     def facts(self, mous: str) -> Facts | None:
@@ -96,4 +112,6 @@ def rules(config: Config, *, key: str, clock: Clock) -> Rules:
 
     return Rules(trusted=config.arc_contact,
                  malformed_per_day=config.replies.malformed_per_day,
-                 render_malformed=render_malformed, stage_command=stage_command)
+                 render_malformed=render_malformed, stage_command=stage_command,
+                 zone=config.zone, requests_per_day=config.limits.requests_per_day,
+                 requests_per_run=config.limits.requests_per_run)

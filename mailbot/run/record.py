@@ -11,14 +11,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailbot import plan, reply
+from mailbot import faults, plan, reply
 from mailbot.clock import Clock
 from mailbot.config import Config
 from mailbot.inbox import Incoming, Position
-from mailbot.journal import Journal
+from mailbot.journal import Journal, MessageRecord
 from mailbot.model import Origin
 from mailbot.outbox import held_kind
-from mailbot.states import RequestState
+from mailbot.states import MessageKind, RequestState
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,38 @@ def record(rec: Recorder, incoming: Incoming, planned: plan.Planned) -> int:
     with rec.journal.transaction():
         message = rec.journal.record_message(
             source=incoming.source, source_key=incoming.key, kind=d.kind,
-            received=incoming.received, message_id=row.message_id, reason=row.reason,
-            subject=row.subject, sender=row.sender, raw=row.raw, request=row.request,
-            step=planned.step, passed=planned.passed)
+            received=incoming.received, message_id=incoming.message_id or row.message_id,
+            reason=row.reason, subject=row.subject, sender=row.sender, raw=row.raw,
+            request=row.request, step=planned.step, passed=planned.passed,
+            digest=incoming.digest)
         _FOLLOW_UPS[type(d)](rec, message, d)
         advance(rec.journal, incoming.position)
+        faults.reached(faults.Point.RECORDING)
     return message
+
+
+def record_repeat(rec: Recorder, incoming: Incoming,
+                  first: MessageRecord) -> tuple[int, MessageKind]:
+    """Record a mail whose Message-ID was recorded before: a copy of that mail (same
+    content), never served again; or another mail under its Message-ID, kept with its
+    bytes for AOG (`mailbot attention`, `mailbot reprocess`)."""
+    if incoming.digest == first.digest or first.digest is None:
+        kind, raw = MessageKind.COPY, None
+        reason = f"a copy of mail {first.id} ({first.kind})"
+        log.info("mail %s %s is %s", incoming.source, incoming.key, reason)
+    else:
+        kind, raw = MessageKind.REUSED, incoming.raw
+        reason = (f"another mail under the Message-ID {incoming.message_id} of mail "
+                  f"{first.id}; left for AOG")
+        log.warning("mail %s %s is %s", incoming.source, incoming.key, reason)
+    with rec.journal.transaction():
+        message = rec.journal.record_message(
+            source=incoming.source, source_key=incoming.key, kind=kind,
+            received=incoming.received, message_id=incoming.message_id, reason=reason,
+            raw=raw, digest=incoming.digest, earlier=first.id, step="identity")
+        advance(rec.journal, incoming.position)
+        faults.reached(faults.Point.RECORDING)
+    return message, kind
 
 
 @dataclass(frozen=True)
@@ -68,8 +94,8 @@ class _Details:
 def _details(incoming: Incoming, d: plan.Disposition) -> _Details:
     if isinstance(d, plan.Ignored):
         return _Details(reason=d.reason)
-    if isinstance(d, plan.Untrusted):
-        return _Details(sender=d.sender, raw=incoming.raw, reason=d.reason)
+    if isinstance(d, plan.Untrusted | plan.Kept):
+        return _Details(sender=d.sender or None, raw=incoming.raw, reason=d.reason)
     origin: Origin = d.malformed.origin if isinstance(d, plan.Rejected) else d.request.origin
     reason = None
     if isinstance(d, plan.Rejected):
@@ -87,7 +113,23 @@ def _ignore(rec: Recorder, message: int, d: plan.Disposition) -> None:
 
 def _keep(rec: Recorder, message: int, d: plan.Disposition) -> None:
     assert isinstance(d, plan.Untrusted)
-    log.warning("request from %s, who is not an ARC contact: left for AOG", d.sender)
+    log.warning("mail %d left for AOG: %s", message, d.reason)
+
+
+def _kept(rec: Recorder, message: int, d: plan.Disposition) -> None:
+    """Kept for AOG; over a limit, AOG is told, once per sender and day: the notice's
+    Message-ID is made of both, and a Message-ID is queued once."""
+    assert isinstance(d, plan.Kept)
+    log.warning("mail %d kept for AOG: %s", message, d.reason)
+    if not d.notify:
+        return
+    now = rec.clock.now()
+    day = now.astimezone(rec.config.zone).date().isoformat()
+    notice = reply.render_notice(rec.config.reply_settings, rec.config.templates, d.sender,
+                                 d.reason, key=f"{rec.journal.instance}:notice:{d.sender}:{day}",
+                                 queued_at=now)
+    rec.journal.enqueue(notice, request=None, job=None, message=message,
+                        held=held_kind(rec.config, notice.kind))
 
 
 def _twin(rec: Recorder, message: int, d: plan.Disposition) -> None:
@@ -136,6 +178,7 @@ def _never(rec: Recorder, message: int, d: plan.Disposition) -> None:
 _FOLLOW_UPS: dict[type, Callable[[Recorder, int, plan.Disposition], None]] = {
     plan.Ignored: _ignore,
     plan.Untrusted: _keep,
+    plan.Kept: _kept,
     plan.Twin: _twin,
     plan.Rejected: _reject,
     plan.Answered: _answer,

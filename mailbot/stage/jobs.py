@@ -1,8 +1,20 @@
 """Detached jobs on the staging host: launch once, poll from any later run.
 
-A job directory `jobs_dir/job_name` holds `command`, `pid`, `out.log` and, once
-the command ended, `rc`. The shell scripts below are the whole protocol: each is
-sent as one `sh -c WORD` and answers with `key=value` lines.
+A job directory `jobs_dir/job_name` holds `job.sh` (the wrapper), `command`,
+`out.log` and, once the wrapper runs, `started/`, `pid` and, when the command
+ended, `rc`. The shell scripts below are the whole protocol: each is sent as
+one `sh -c WORD` and answers with `key=value` lines.
+
+A launch is three steps, each safe to repeat after a crash at any point:
+1. `prepare`: `mkdir` of the job directory (one caller gets it), then `job.sh`
+   and `command`, each written whole (tmp + mv), `job.sh` first;
+2. `start`: the wrapper started detached, unless a wrapper ran already;
+3. the wrapper's first act is `mkdir started`, which succeeds for exactly one
+   wrapper (a second one exits at once), and its second is writing `pid`.
+So a job runs at most once, and its pid is written by the job itself, not by
+a launching shell that may die before writing it. A job directory without
+`pid` is in doubt, never taken for a dead job: its staging may run (`started`
+is there) or may be started (`job.sh` is there and `started` is not).
 """
 
 from __future__ import annotations
@@ -10,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from mailbot import faults
 from mailbot.errors import ConfigError, MailbotError, SshError
 from mailbot.stage.command import quote
 from mailbot.stage.transport import Transport
@@ -17,6 +30,10 @@ from mailbot.text import one_line
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _LOG_MARKER = "--- mailbot: job log follows ---"
+# How long a launch waits for the started wrapper to write its pid (500 x 10 ms):
+# the wrapper writes it first thing, so only a very busy host takes longer, and
+# then the job is in doubt until a poll sees the pid.
+_PID_WAIT_STEPS = 500
 
 
 @dataclass(frozen=True)
@@ -24,77 +41,86 @@ class LaunchedJob:
     """A job on the staging host: its directory there and the pid of its process group."""
 
     job_dir: str
-    pid: int  # 0: unknown (the directory existed without a pid file)
+    pid: int | None  # None: no pid file yet (in doubt until its directory shows one)
     started: bool = field(default=True, compare=False)  # False: an earlier launch's job
 
 
 @dataclass(frozen=True)
 class JobStatus:
-    """What a poll saw: finished (rc written or process gone), exit status, whole log."""
+    """What a poll saw in the job directory."""
 
-    finished: bool
+    finished: bool  # rc written, or the process with the recorded pid is gone
     exit_status: int | None
     output: str
     alive: bool
+    pid: int | None = None  # as the directory says (None: no pid file)
+    unstarted: bool = False  # prepared but its wrapper never ran: nothing runs
+
+
+def _wrapper(command: str) -> str:
+    """job.sh: claim the start, write the pid, run, write the exit status (rc.tmp + mv, so
+    a poll never reads half a status)."""
+    return "\n".join([
+        "mkdir started 2>/dev/null || exit 0",
+        "echo $$ > pid.tmp && mv pid.tmp pid",
+        f"({command})",
+        "echo $? > rc.tmp && mv rc.tmp rc",
+        "",
+    ])
 
 
 def launch(
     transport: Transport, jobs_dir: str, job_name: str, command: str, timeout: float = 60
 ) -> LaunchedJob:
-    """Start `command` detached in `jobs_dir/job_name` unless that job already exists.
+    """Start `command` detached in `jobs_dir/job_name` unless that job already started.
 
-    Returns at once. A second call with the same job name starts nothing and
-    returns the recorded pid, so launching is safe to repeat after a crash.
+    Returns at once. Called again with the same job name, it starts nothing new and
+    returns the first start's pid, so launching is safe to repeat after a crash.
     """
     if not _JOB_NAME.fullmatch(job_name) or job_name in (".", ".."):
         raise ValueError(f"invalid job name {job_name!r}: use letters, digits and . _ -")
-    status, output = transport.run(_sh(_launch_script(jobs_dir, job_name, command)), timeout)
-    return _launched(status, output, jobs_dir, job_name)
+    faults.reached(faults.Point.LAUNCH_BEFORE_MKDIR)
+    status, output = transport.run(_sh(_prepare_script(jobs_dir, job_name, command)), timeout)
+    job_dir = _prepared(status, output, jobs_dir, job_name)
+    faults.reached(faults.Point.LAUNCH_AFTER_MKDIR)
+    status, output = transport.run(_sh(_start_script(job_dir)), timeout)
+    values = _fields(output)
+    if status != 0 or values.get("missing") == "1":
+        raise SshError(f"could not start job {job_name} in {job_dir} (exit status {status}): "
+                       f"{_said(output)}")
+    faults.reached(faults.Point.LAUNCH_BEFORE_PID)
+    pid = _pid(values.get("pid", ""))
+    return LaunchedJob(job_dir=job_dir, pid=pid,
+                       started=pid is not None and values.get("spawned") == str(pid))
 
 
-def _launch_script(jobs_dir: str, job_name: str, command: str) -> str:
-    # The wrapper writes rc only when the command ends: via rc.tmp + mv, so a poll
-    # never reads a half-written status.
-    wrapper = f"({command}); echo $? > rc.tmp && mv rc.tmp rc"
+def _prepare_script(jobs_dir: str, job_name: str, command: str) -> str:
     job = quote(job_name)
-    return "\n".join(
-        [
-            f"mkdir -p {_remote_path(jobs_dir)} || exit 3",
-            f"cd {_remote_path(jobs_dir)} || exit 3",
-            f"if mkdir {job} 2>/dev/null; then",
-            f"  cd {job} || exit 3",
-            f"  printf '%s\\n' {quote(command)} > command",
-            # All three streams redirected, or the channel stays open until the job
-            # ends; setsid puts the job out of reach of the session's hangup.
-            f"  nohup setsid sh -c {quote(wrapper)} > out.log 2>&1 < /dev/null &",
-            "  echo $! > pid.tmp && mv pid.tmp pid",
-            "  echo started=1",
-            "else",
-            *_existing_job(job, command),
-            "fi",
-            'echo "pid=$(cat pid 2>/dev/null)"',
-            'echo "dir=$(pwd)"',
-        ]
-    )
-
-
-def _existing_job(job: str, command: str) -> list[str]:
-    """Shell lines for a job directory that is already there: report it, adopt only ours."""
-    return [
-        f"  cd {job} || exit 3",
-        # An earlier launch may still be between its mkdir and its pid file.
-        "  n=0",
-        '  while [ ! -s pid ] && [ "$n" -lt 20 ]; do sleep 0.1; n=$((n + 1)); done',
-        "  echo started=0",
+    write_files = [
+        # job.sh before command: a directory with command and no job.sh was made by
+        # a mailbot of before (whose jobs wrote no `started`), never by this one.
+        f"  printf '%s' {quote(_wrapper(command))} > job.sh.tmp && mv job.sh.tmp job.sh",
+        f"  printf '%s\\n' {quote(command)} > command.tmp && mv command.tmp command",
+    ]
+    return "\n".join([
+        f"mkdir -p {_remote_path(jobs_dir)} || exit 3",
+        f"cd {_remote_path(jobs_dir)} || exit 3",
+        f"mkdir {job} 2>/dev/null",
+        f"cd {job} || exit 3",
+        "if [ -f command ]; then",
         # Another job of the same name (a lost journal, a second installation
         # sharing jobs_dir) must never be adopted as this one.
-        f'  if [ -f command ] && [ "$(cat command)" != {quote(command)} ]; then'
-        " echo foreign=1; fi",
-    ]
+        f'  if [ "$(cat command)" != {quote(command)} ]; then echo foreign=1; fi',
+        "else",
+        # Made by a launch that died before writing command: nothing ran from here.
+        *write_files,
+        "fi",
+        'echo "dir=$(pwd)"',
+    ])
 
 
-def _launched(status: int, output: str, jobs_dir: str, job_name: str) -> LaunchedJob:
-    """The job the launch script reported, or the fault it met."""
+def _prepared(status: int, output: str, jobs_dir: str, job_name: str) -> str:
+    """The job directory the prepare script reported, or the fault it met."""
     values = _fields(output)
     if status == 3:
         # The host answered: its jobs directory is wrong, which no retry can mend.
@@ -102,9 +128,9 @@ def _launched(status: int, output: str, jobs_dir: str, job_name: str) -> Launche
             f"cannot create or enter staging.jobs_dir {jobs_dir} on the staging host "
             f"(a path on that host, e.g. ~/mailbot-jobs): {_said(output)}")
     if status != 0 or "dir" not in values:
-        # The staging host did not take the job (jobs_dir not writable, a broken
-        # shell): an outage of the staging host, so the run still sends its mail
-        # and the job stays waiting for the next run.
+        # The staging host did not take the job (a broken shell, a full disk): an
+        # outage of the staging host, so the run still sends its mail and the job
+        # stays waiting for the next run.
         raise SshError(
             f"could not launch job {job_name} in {jobs_dir} (exit status {status}): "
             f"{_said(output)}"
@@ -115,16 +141,36 @@ def _launched(status: int, output: str, jobs_dir: str, job_name: str) -> Launche
             f"journal or another installation shares staging.jobs_dir {jobs_dir}; "
             "refusing to adopt it (nothing was started)"
         )
-    pid = values.get("pid", "")
-    return LaunchedJob(
-        job_dir=values["dir"],
-        pid=int(pid) if pid.isdigit() else 0,
-        started=values.get("started") == "1",
-    )
+    return values["dir"]
+
+
+def _start_script(job_dir: str) -> str:
+    return "\n".join([
+        f"cd {_remote_path(job_dir)} 2>/dev/null || {{ echo missing=1; exit 0; }}",
+        'if [ -f job.sh ] && [ ! -d started ]; then',
+        # All three streams redirected, or the channel stays open until the job ends
+        # (appended: a second wrapper that loses the start must not empty the log);
+        # setsid puts the job out of reach of the session's hangup.
+        "  nohup setsid sh job.sh >> out.log 2>&1 < /dev/null &",
+        '  echo "spawned=$!"',
+        # The wrapper just started writes its pid first thing: wait for it. One
+        # that claimed the start earlier and shows no pid is in doubt, not waited for.
+        "  n=0",
+        f'  while [ ! -s pid ] && [ ! -f rc ] && [ "$n" -lt {_PID_WAIT_STEPS} ]; do',
+        "    sleep 0.01; n=$((n + 1))",
+        "  done",
+        "fi",
+        'echo "pid=$(cat pid 2>/dev/null)"',
+    ])
+
+
+def _pid(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def poll(transport: Transport, job: LaunchedJob, timeout: float = 60) -> JobStatus:
-    """Read a job's exit status, whether its process lives, and its whole log."""
+    """Read a job's exit status, its pid, whether its process lives, and its whole log."""
     status, output = transport.run(_sh(_poll_script(job)), timeout)
     # A chatty login shell may print before our lines; the marker ends the header.
     head, sep, job_log = output.partition(_LOG_MARKER + "\n")
@@ -142,12 +188,18 @@ def poll(transport: Transport, job: LaunchedJob, timeout: float = 60) -> JobStat
         )
     rc = values.get("rc", "").strip()
     exit_status = int(rc) if re.fullmatch(r"-?\d+", rc) else None
+    pid = _pid(values.get("pid", ""))
     alive = values.get("alive") == "1" and exit_status is None
+    if pid is None and exit_status is None:
+        # No pid and no status: in doubt (it may run), never taken for dead.
+        return JobStatus(finished=False, exit_status=None, output=job_log, alive=False,
+                         unstarted=values.get("unstarted") == "1")
     return JobStatus(
         finished=exit_status is not None or not alive,
         exit_status=exit_status,
         output=job_log,
         alive=alive,
+        pid=pid,
     )
 
 
@@ -157,8 +209,14 @@ def _poll_script(job: LaunchedJob) -> str:
     return "\n".join(
         [
             f"cd {_remote_path(job.job_dir)} 2>/dev/null || {{ echo missing=1; exit 0; }}",
-            _alive_check(job.pid) if job.pid > 0 else "alive=0",
+            'pid="$(cat pid 2>/dev/null)"',
+            f'case "$pid" in ""|*[!0-9]*) pid={job.pid or ""};; esac',
+            'if [ -n "$pid" ]; then',
+            _alive_check(),
+            "else alive=0; fi",
             'if [ -f rc ]; then rc="$(cat rc)"; else rc=; fi',
+            'if [ -z "$pid" ] && [ -f job.sh ] && [ ! -d started ]; then echo unstarted=1; fi',
+            'echo "pid=$pid"',
             'echo "alive=$alive"',
             'echo "rc=$rc"',
             f"echo {quote(_LOG_MARKER)}",
@@ -167,10 +225,10 @@ def _poll_script(job: LaunchedJob) -> str:
     )
 
 
-def _alive_check(pid: int) -> str:
-    """Shell lines setting `alive=1` while any process of the job's session still runs.
+def _alive_check() -> str:
+    """Shell lines setting `alive=1` while any process of the session `$pid` still runs.
 
-    setsid made the launched pid the leader of a new session holding the wrapper
+    setsid made the job's pid the leader of a new session holding the wrapper
     and stagecalms. Asking for the whole session, not the leader alone, keeps a
     job running while stagecalms lives on after its wrapper was killed: the job's
     slot and its MOUS stay taken until stagecalms really ends. Zombies (a staging
@@ -178,14 +236,14 @@ def _alive_check(pid: int) -> str:
     """
     return "\n".join(
         [
-            "if command -v ps >/dev/null 2>&1; then",
-            f"  if ps -o stat= -s {pid} 2>/dev/null"
+            "  if command -v ps >/dev/null 2>&1; then",
+            '    if ps -o stat= -s "$pid" 2>/dev/null'
             " | awk '$1 !~ /^Z/ {n++} END {exit n == 0}'; then alive=1; else alive=0; fi",
             # Without ps (a minimal host): the session leader alone.
-            f"elif kill -0 {pid} 2>/dev/null; then",
-            "  alive=1",
-            f'  case "$(cat /proc/{pid}/stat 2>/dev/null)" in *") Z "*) alive=0;; esac',
-            "else alive=0; fi",
+            '  elif kill -0 "$pid" 2>/dev/null; then',
+            "    alive=1",
+            '    case "$(cat /proc/$pid/stat 2>/dev/null)" in *") Z "*) alive=0;; esac',
+            "  else alive=0; fi",
         ]
     )
 

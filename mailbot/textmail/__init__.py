@@ -5,7 +5,8 @@ leaves to us is done here: charset fallbacks (its `get_content()` raises on an
 unknown charset), RFC 3676 format=flowed, HTML-only bodies, and header values
 that its parser chokes on. Nothing here raises on bad input: a header that
 cannot be parsed reads as its raw text, a body that cannot be decoded as
-Latin-1.
+Latin-1. Nothing takes long either: header fields are cut before they are
+decoded, and few addresses of a field are read (`headers`).
 
 `text` decodes and normalises text, `htmltext` reads HTML bodies, `headers`
 reads header values, and `body` walks the MIME parts.
@@ -22,8 +23,13 @@ from mailbot.textmail.body import (
     too_deep,
 )
 from mailbot.textmail.headers import (
+    MAX_ADDRESSES,
+    MAX_FIELDS,
+    MAX_HEADER_CHARS,
     Mailbox,
+    address_items,
     content_type,
+    escaped,
     header_date,
     header_names,
     header_text,
@@ -42,14 +48,19 @@ from mailbot.textmail.text import (
 )
 
 __all__ = [
+    "MAX_ADDRESSES",
+    "MAX_FIELDS",
+    "MAX_HEADER_CHARS",
     "MAX_PART_DEPTH",
     "Forwarded",
     "MailText",
     "Mailbox",
     "NestingDefect",
+    "address_items",
     "analysis_line",
     "content_type",
     "decode_text_bytes",
+    "escaped",
     "header_date",
     "header_names",
     "header_text",

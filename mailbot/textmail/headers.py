@@ -1,7 +1,11 @@
-"""Header values as real clients write them: decoded, unfolded, never raising.
+"""Header values as real clients write them: decoded, unfolded, never raising, bounded.
 
 A header that the policy's parser cannot read falls back to the legacy decoder,
-and failing that reads as its raw text.
+and failing that reads as its raw text. The work is bounded whatever the mail:
+each field is cut at `MAX_HEADER_CHARS` before it is decoded, at most
+`MAX_FIELDS` fields of one name are read, and at most `MAX_ADDRESSES` addresses
+of one name (the policy's address parser takes about a millisecond an address:
+the 40,000 Cc of a hostile mail took 40 s).
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ _MAX_IDS_KEPT = 50
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _BARE_MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
+
+# A field longer than this is cut before it is decoded: no request needs more, and the
+# policy's parsers are slow enough on megabytes (a 1 MB Subject took a minute).
+MAX_HEADER_CHARS = 16 * 1024
+# Fields of one name read (a mail has a handful of Received, one of the others).
+MAX_FIELDS = 100
+# Addresses read from the fields of one name (To, Cc...): a reply copies few of them.
+MAX_ADDRESSES = 100
 
 
 def safe(read: Callable[[], T], default: T) -> T:
@@ -69,14 +81,31 @@ def _decode_header(name: str, raw: str) -> str | None:
         return None
 
 
-def raw_headers(message: Message, name: str) -> list[str]:
-    """Every `name` header as it stands in the source (folding removed, not decoded)."""
+def raw_headers(message: Message, name: str, *, ends: bool = False) -> list[str]:
+    """Every `name` header as it stands in the source (folding removed, not decoded).
+
+    The first `MAX_FIELDS` fields, each cut to `MAX_HEADER_CHARS`: its start, or with
+    `ends` its start and its end (a thread's first and latest References).
+    """
     wanted = name.lower()
     out: list[str] = []
     for key, value in message.raw_items():
         if key.lower() == wanted:
-            out.append(re.sub(r"\r?\n[ \t]", " ", str(value)).strip())
+            text = _cut(str(value), ends)
+            out.append(re.sub(r"\r?\n[ \t]", " ", text).strip())
+            if len(out) == MAX_FIELDS:
+                break
     return out
+
+
+def _cut(text: str, ends: bool) -> str:
+    if len(text) <= MAX_HEADER_CHARS:
+        return text
+    if not ends:
+        return text[:MAX_HEADER_CHARS]
+    # A space where the middle was: no item of a list is glued to another.
+    head = MAX_HEADER_CHARS // 4
+    return text[:head] + " " + text[-(MAX_HEADER_CHARS - head - 1):]
 
 
 def header_names(message: Message) -> list[str]:
@@ -92,12 +121,46 @@ def _legacy_decode(raw: str) -> str:
 
 
 def mailboxes(message: Message, name: str) -> list[Mailbox]:
-    """The addresses of every `name` header (From, To, Cc, Reply-To...)."""
+    """The addresses of every `name` header (From, To, Cc, Reply-To...); the first
+    `MAX_ADDRESSES` of them."""
     out: list[Mailbox] = []
     for raw in raw_headers(message, name):
-        parsed = _policy_mailboxes(name, raw)
-        out.extend(parsed if parsed is not None else _legacy_mailboxes(raw))
-    return out
+        room = MAX_ADDRESSES - len(out)
+        if room <= 0:
+            break
+        head = ",".join(address_items(raw)[:room])
+        parsed = _policy_mailboxes(name, head)
+        out.extend(parsed if parsed is not None else _legacy_mailboxes(head))
+    return out[:MAX_ADDRESSES]
+
+
+def address_items(raw: str) -> list[str]:
+    """An address list split at its top-level commas (not those quoted, commented or
+    bracketed), in one pass: what lets `mailboxes` parse only the first ones."""
+    items: list[str] = []
+    start, depth, quoted, escaped, angle = 0, 0, False, False, False
+    for index, char in enumerate(raw):
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or depth):
+            escaped = True
+        elif quoted:
+            quoted = char != '"'
+        elif char == '"':
+            quoted = True
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif depth:
+            continue
+        elif char in "<>":
+            angle = char == "<"
+        elif char == "," and not angle:
+            items.append(raw[start:index])
+            start = index + 1
+    items.append(raw[start:])
+    return [item for item in items if item.strip()]
 
 
 def _policy_mailboxes(name: str, raw: str) -> list[Mailbox] | None:
@@ -125,15 +188,35 @@ def message_ids(message: Message, name: str) -> tuple[str, ...]:
     Of a longer list, the first id and the last `_MAX_IDS_KEPT` are kept.
     """
     ids: dict[str, None] = {}
-    for raw in raw_headers(message, name):
+    for raw in raw_headers(message, name, ends=True):
         found = _MESSAGE_ID.findall(raw)
         if not found and _BARE_MESSAGE_ID.match(raw.strip()):
             found = [f"<{raw.strip()}>"]
-        ids.update(dict.fromkeys(found))
+        ids.update(dict.fromkeys(escaped(i) for i in found))
     kept = list(ids)
     if len(kept) > _MAX_IDS_KEPT + 1:
         kept = [kept[0], *kept[-_MAX_IDS_KEPT:]]
     return tuple(kept)
+
+
+def escaped(value: str) -> str:
+    """`value` as printable ASCII: any other character, and any raw 8-bit byte of the
+    source, as a Python escape (`\\xe9`, `\\u2028`, `\\x00`).
+
+    For what must stay ASCII wherever it is kept or shown, e.g. a Message-ID
+    (RFC 5322): an id of odd bytes is still recorded, and is nobody's thread.
+    """
+    if value.isascii() and value.isprintable():
+        return value
+    out: list[str] = []
+    for char in value:
+        if "\udc80" <= char <= "\udcff":  # a raw byte, as the parser's surrogateescape
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif char.isascii() and char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape", "backslashreplace").decode("ascii"))
+    return "".join(out)
 
 
 def header_date(message: Message) -> datetime | None:

@@ -16,7 +16,9 @@ def decode_text_bytes(data: bytes, declared: str | None = None) -> str:
     for charset in _charset_chain(declared):
         try:
             return data.decode(charset)
-        except (UnicodeDecodeError, LookupError):
+        except (ValueError, LookupError):
+            # ValueError also covers what is not a charset name at all: one holding
+            # NUL ("embedded null character") or unencodable characters.
             continue
     return data.decode("latin-1")
 

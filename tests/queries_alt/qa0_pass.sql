@@ -1,5 +1,5 @@
--- Alternative QA0 query. Binds :mous; one row (n).
-SELECT SUM(CASE WHEN UPPER(e.QA0STATUS) = UPPER('Pass') THEN 1 ELSE 0 END) AS N
+-- Alternative QA0 query. Binds :mous; one row (n). Pass with any suffix counts.
+SELECT SUM(CASE WHEN SUBSTR(UPPER(TRIM(e.QA0STATUS)), 1, 4) = 'PASS' THEN 1 ELSE 0 END) AS N
   FROM alma.aqua_execblock e
  WHERE e.schedblockuid IN (SELECT sb.domain_entity_id
                              FROM alma.sched_block_status sb

@@ -1,10 +1,13 @@
--- Alternative release query. Binds :mous; rows (release_date) or none.
--- Finds the delivery by its name, <project>_<MOUS file form>, and returns
--- no row (rather than a NULL) when there is none.
-SELECT ds.release_date AS RELEASE_DATE
+-- Alternative release query. Binds :mous; one row (release_date): the latest
+-- date of the MOUS's deliveries, NULL when any of them has none yet (COUNT of
+-- a column skips NULLs, COUNT(*) does not) or when there is none. Links EBs
+-- to deliveries by name only, as the archive's own TAP view does.
+SELECT CASE WHEN COUNT(*) = COUNT(ds.release_date)
+            THEN MAX(ds.release_date) END AS RELEASE_DATE
   FROM alma.dp_delivery_status ds
-  JOIN alma.bmmv_obsproject p
-    ON ds.delivery_id = p.prj_code || '_' || REPLACE(REPLACE(:mous, '://', '___'), '/', '_')
-  JOIN alma.obs_unit_set_status ous ON ous.obs_project_id = p.prj_archive_uid
- WHERE ous.status_entity_id = :mous
-   AND ds.release_date IS NOT NULL
+ WHERE ds.delivery_id IN (SELECT da.deliverable_name
+                            FROM alma.dp_delivery_asdm_ous da
+                            JOIN alma.aqua_execblock eb ON eb.execblockuid = da.asdm_uid
+                            JOIN alma.sched_block_status sb
+                              ON sb.domain_entity_id = eb.schedblockuid
+                           WHERE sb.parent_obs_unit_set_status_id = :mous)

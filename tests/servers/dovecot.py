@@ -19,9 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import imapclient
 from imapclient import SocketTimeout
+
+from tests.servers import descendants, kill_all
 
 DOVECOT = "/usr/sbin/dovecot"
 DOVECONF = "/usr/bin/doveconf"
@@ -163,7 +166,8 @@ def make_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Pa
 
 
 def _config(
-    base_dir: Path, host: str, port: int, passwd_file: Path, tls: tuple[Path, Path, int] | None
+    base_dir: Path, host: str, port: int, passwd_file: Path, tls: tuple[Path, Path, int] | None,
+    separator: str | None = "/",
 ) -> str:
     """The text of a minimal, self-contained dovecot.conf."""
     _user, _group, uid, gid = _mail_owner()
@@ -189,7 +193,7 @@ mail_location = maildir:~/Maildir
 {_service_users()}
 namespace inbox {{
   inbox = yes
-  separator = /
+{f"  separator = {separator}" if separator else ""}
 }}
 passdb {{
   driver = passwd-file
@@ -273,6 +277,7 @@ def running_dovecot(
     tls: bool = False,
     user: str = "aog",
     password: str = "aog-test-password",
+    separator: str | None = "/",
 ) -> Iterator[ImapServer]:
     """Run Dovecot in the foreground under `base_dir` until the block ends.
 
@@ -280,7 +285,29 @@ def running_dovecot(
     0755 directory from tempfile.mkdtemp(), not pytest's 0700 tmp_path).
     With `tls=True` the server requires STARTTLS on `port` and also serves
     implicit TLS on `ssl_port`, with a self-signed certificate in `ca_file`.
+    `separator` is the hierarchy delimiter of the mailbox; None keeps Dovecot's
+    default, which for its Maildir++ layout is "." (and a "/" in a name is refused).
     """
+    with dovecot_service(base_dir, tls=tls, user=user, password=password,
+                         separator=separator) as service:
+        yield service.server
+
+
+@contextmanager
+def dovecot_service(base_dir: Path, **options: Any) -> Iterator[DovecotService]:
+    """`running_dovecot`, handing out the service so that a test can stop and start it."""
+    service = _prepare(base_dir, **options)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def _prepare(base_dir: Path, *, tls: bool = False, user: str = "aog",
+             password: str = "aog-test-password",
+             separator: str | None = "/") -> DovecotService:
+    """The configuration, users and mail home of a Dovecot under `base_dir`."""
     base_dir.chmod(0o755)
     # Dovecot counts a connection whose two ends share one IP as secured and
     # lets it log in without TLS; a TLS server listens on 127.0.0.2 so that
@@ -301,26 +328,45 @@ def running_dovecot(
         cert, key = make_certificate(base_dir, host)
         tls_files = (cert, key, free_port(host))
     conf = base_dir / "dovecot.conf"
-    conf.write_text(_config(base_dir, host, port, passwd_file, tls_files))
+    conf.write_text(_config(base_dir, host, port, passwd_file, tls_files, separator))
     _check_config(conf)
+    server = ImapServer(host=host, port=port, user=user, password=password,
+                        ca_file=tls_files[0] if tls_files else None,
+                        ssl_port=tls_files[2] if tls_files else None)
+    return DovecotService(server, conf, base_dir / "dovecot.log")
 
-    log = base_dir / "dovecot.log"
-    with log.with_suffix(".stderr").open("wb") as stderr:
-        process = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=stderr,
-            stderr=stderr,
-        )
-    try:
-        _wait_ready(process, host, port, log)
-        yield ImapServer(
-            host=host,
-            port=port,
-            user=user,
-            password=password,
-            ca_file=tls_files[0] if tls_files else None,
-            ssl_port=tls_files[2] if tls_files else None,
-        )
-    finally:
-        _stop(process)
+
+class DovecotService:
+    """A test Dovecot that a test may stop and start again on the same port (an outage).
+
+    Stopping it ends every session too, as a server that goes down does; its
+    mailboxes stay as they were.
+    """
+
+    def __init__(self, server: ImapServer, conf: Path, log: Path) -> None:
+        self.server = server
+        self.conf = conf
+        self.log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.with_suffix(".stderr").open("ab") as stderr:
+            self._process = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+            )
+        try:
+            _wait_ready(self._process, self.server.host, self.server.port, self.log)
+        except BaseException:
+            _stop(self._process)
+            raise
+
+    def stop(self) -> None:
+        if self._process is not None:
+            # Its sessions too: they outlive the master when it is terminated.
+            sessions = descendants(self._process.pid)
+            _stop(self._process)
+            kill_all(sessions)
+            self._process = None

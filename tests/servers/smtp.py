@@ -155,17 +155,34 @@ def _authenticator(accounts: dict[str, str]) -> Any:
     return authenticate
 
 
-@contextmanager
-def running_smtp(*, auth: dict[str, str] | None = None, tls: bool = False,
-                 implicit_tls: bool = False) -> Iterator[SmtpServer]:
-    """Run an SMTP server on a free loopback port until the block ends.
+class SmtpService:
+    """A running test SMTP server that a test may stop and start again on the same port.
 
-    With `auth` (login -> password) the server offers AUTH PLAIN/LOGIN over a
-    plain connection and records the login in `Received.login`. With
-    `tls=True` it offers STARTTLS with a self-signed certificate (`ca_file`);
-    with `implicit_tls=True` it speaks TLS from the first byte (port 465 style,
-    same certificate) and offers no STARTTLS.
+    Stopping closes every open connection at once, as a server going down does;
+    `server` (the recorder) keeps what arrived across restarts.
     """
+
+    def __init__(self, server: SmtpServer, options: dict[str, Any]) -> None:
+        self.server = server
+        self._options = options
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        # A Controller runs its own event loop once: a restart is a new one.
+        self._controller = Controller(self.server, hostname=self.server.host,
+                                      port=self.server.port, **self._options)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+@contextmanager
+def smtp_service(*, auth: dict[str, str] | None = None, tls: bool = False,
+                 implicit_tls: bool = False) -> Iterator[SmtpService]:
+    """Run an SMTP server on a free loopback port until the block ends (see running_smtp)."""
     server = SmtpServer("127.0.0.1", free_port())
     options: dict[str, Any] = {}
     if auth is not None:
@@ -179,11 +196,26 @@ def running_smtp(*, auth: dict[str, str] | None = None, tls: bool = False,
         context.load_cert_chain(cert, key)
         options["ssl_context" if implicit_tls else "tls_context"] = context
         server.ca_file = cert
-    controller = Controller(server, hostname=server.host, port=server.port, **options)
-    controller.start()
+    service = SmtpService(server, options)
+    service.start()
     try:
-        yield server
+        yield service
     finally:
-        controller.stop()
+        service.stop()
         if cert_dir is not None:
             shutil.rmtree(cert_dir, ignore_errors=True)
+
+
+@contextmanager
+def running_smtp(*, auth: dict[str, str] | None = None, tls: bool = False,
+                 implicit_tls: bool = False) -> Iterator[SmtpServer]:
+    """Run an SMTP server on a free loopback port until the block ends.
+
+    With `auth` (login -> password) the server offers AUTH PLAIN/LOGIN over a
+    plain connection and records the login in `Received.login`. With
+    `tls=True` it offers STARTTLS with a self-signed certificate (`ca_file`);
+    with `implicit_tls=True` it speaks TLS from the first byte (port 465 style,
+    same certificate) and offers no STARTTLS.
+    """
+    with smtp_service(auth=auth, tls=tls, implicit_tls=implicit_tls) as service:
+        yield service.server

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers import descendants, kill_all
+
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = "/usr/bin/ssh-keygen"
 START_TIMEOUT = 10.0
@@ -123,29 +125,61 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def _spawn(base_dir: Path, port: int, user: str) -> subprocess.Popen[bytes]:
+    """sshd on `port`, once it greets; RuntimeError if it does not."""
+    log = base_dir / "sshd.log"
+    conf = base_dir / "sshd_config"
+    conf.write_text(_config(base_dir, port, user), encoding="ascii")
+    with log.open("ab") as log_stream:
+        process = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=log_stream,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_banner(process, port, log)
+    except RuntimeError:
+        _stop(process)
+        raise
+    return process
+
+
 def _start(base_dir: Path, user: str) -> tuple[subprocess.Popen[bytes], int]:
     """Start sshd on a free port, retrying when another process took the port first."""
-    log = base_dir / "sshd.log"
     for attempt in range(1, START_ATTEMPTS + 1):
         port = _free_port()
-        conf = base_dir / "sshd_config"
-        conf.write_text(_config(base_dir, port, user), encoding="ascii")
-        with log.open("ab") as log_stream:
-            process = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(conf)],
-                stdin=subprocess.DEVNULL,
-                stdout=log_stream,
-                stderr=subprocess.STDOUT,
-            )
         try:
-            _wait_for_banner(process, port, log)
+            return _spawn(base_dir, port, user), port
         except RuntimeError:
-            _stop(process)
             if attempt == START_ATTEMPTS:
                 raise
-            continue
-        return process, port
     raise AssertionError("unreachable")
+
+
+class SshService:
+    """A test sshd that a test may stop and start again on the same port (an outage).
+
+    Stopping it ends the open sessions too, as a staging host that goes down
+    does (an sshd listener alone going away would leave them running). Jobs
+    started detached (`nohup setsid`) have left the session and go on.
+    """
+
+    def __init__(self, server: SshServer, base_dir: Path, process: subprocess.Popen[bytes]):
+        self.server = server
+        self._base_dir = base_dir
+        self._process: subprocess.Popen[bytes] | None = process
+
+    def start(self) -> None:
+        self._process = _spawn(self._base_dir, self.server.port, self.server.user)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        sessions = descendants(self._process.pid)
+        _stop(self._process)
+        kill_all(sessions)
+        self._process = None
 
 
 @contextmanager
@@ -154,6 +188,13 @@ def running_sshd(base_dir: Path) -> Iterator[SshServer]:
 
     `base_dir` should come from `tempfile.mkdtemp()`; every file lives there.
     """
+    with sshd_service(base_dir) as service:
+        yield service.server
+
+
+@contextmanager
+def sshd_service(base_dir: Path) -> Iterator[SshService]:
+    """`running_sshd`, handing out the service so that a test can stop and start it."""
     if not Path(SSHD).exists() or not Path(SSH_KEYGEN).exists():
         raise RuntimeError(
             f"OpenSSH server not found ({SSHD}, {SSH_KEYGEN}): "
@@ -168,18 +209,15 @@ def running_sshd(base_dir: Path) -> Iterator[SshServer]:
     (base_dir / "authorized_keys").write_text(client_public + "\n", encoding="ascii")
 
     process, port = _start(base_dir, user)
+    known_hosts = base_dir / "known_hosts"
+    known_hosts.write_text(_known_hosts_line("127.0.0.1", port, host_public))
+    wrong_known_hosts = base_dir / "wrong_known_hosts"
+    wrong_known_hosts.write_text(_known_hosts_line("127.0.0.1", port, other_public))
+    server = SshServer(host="127.0.0.1", port=port, user=user,
+                       key_file=base_dir / "client_ed25519", known_hosts=known_hosts,
+                       wrong_known_hosts=wrong_known_hosts)
+    service = SshService(server, base_dir, process)
     try:
-        known_hosts = base_dir / "known_hosts"
-        known_hosts.write_text(_known_hosts_line("127.0.0.1", port, host_public))
-        wrong_known_hosts = base_dir / "wrong_known_hosts"
-        wrong_known_hosts.write_text(_known_hosts_line("127.0.0.1", port, other_public))
-        yield SshServer(
-            host="127.0.0.1",
-            port=port,
-            user=user,
-            key_file=base_dir / "client_ed25519",
-            known_hosts=known_hosts,
-            wrong_known_hosts=wrong_known_hosts,
-        )
+        yield service
     finally:
-        _stop(process)
+        service.stop()

@@ -1,0 +1,56 @@
+"""What makes two arrivals one mail: its Message-ID and a digest of what its author wrote.
+
+A mailbox may hold a mail twice (aog@ in To and through an alias, a
+redelivery, a folder rebuilt under a new UIDVALIDITY), and a different mail
+may carry a Message-ID already seen (a careless client, a helpdesk that
+derives it from the ticket, someone who wants a genuine request skipped). The
+Message-ID alone cannot tell these apart; with the digest of the mail's
+content it can: same Message-ID and same digest is a copy, same Message-ID and
+another digest is another mail.
+
+The digest covers what the author wrote and no mail server changes: the body
+and the header fields of `AUTHOR_FIELDS`. Trace fields (`Received`,
+`Return-Path`, `Delivered-To`, ...) differ between two deliveries of one mail
+and are left out; line endings are normalised (a Maildir file has LF, IMAP
+hands out CRLF).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+AUTHOR_FIELDS = frozenset({
+    "from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id",
+    "in-reply-to", "references", "mime-version", "content-type",
+    "content-transfer-encoding", "auto-submitted",
+})
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def message_id_key(header: bytes) -> str | None:
+    """The `<...>` Message-ID of a header section (or whole mail), None when it has none."""
+    value = BytesHeaderParser(policy=compat32).parsebytes(header).get("Message-ID")
+    if value is None:
+        return None
+    found = _MESSAGE_ID.search(" ".join(str(value).split()))
+    return found.group() if found else None
+
+
+def content_digest(raw: bytes) -> str:
+    """A digest of the author's header fields and the body, the same for every copy."""
+    end = _HEADER_END.search(raw)
+    head, body = (raw[: end.start()], raw[end.end():]) if end else (raw, b"")
+    fields = BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n").items()
+    digest = hashlib.sha256()
+    for name, value in fields:
+        if name.lower() in AUTHOR_FIELDS:
+            # Unfolded and with runs of white space as one: folding is the transport's.
+            text = " ".join(str(value).split())
+            digest.update(f"{name.lower()}:{text}\n".encode("utf-8", "surrogateescape"))
+    digest.update(b"\n")
+    digest.update(body.replace(b"\r\n", b"\n").rstrip(b"\n"))
+    return digest.hexdigest()[:32]
