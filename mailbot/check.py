@@ -31,7 +31,7 @@ from mailbot import reply
 from mailbot.archive import Archive, open_archive
 from mailbot.clock import SYSTEM
 from mailbot.config import Config
-from mailbot.errors import ConfigError, MailbotError
+from mailbot.errors import MailbotError, UsageError
 from mailbot.inbox import Channel, Incoming
 from mailbot.journal import Journal
 from mailbot.model import Malformed, NotARequest, OutgoingMail, Parsed, Request
@@ -117,7 +117,7 @@ def _received(today: str | None) -> datetime:
     try:
         return datetime.combine(date.fromisoformat(today), time(12), UTC)
     except ValueError:
-        raise ConfigError(f"--today must be YYYY-MM-DD, not {today!r}") from None
+        raise UsageError(f"--today must be YYYY-MM-DD, not {today!r}") from None
 
 
 def check_files(config: Config, files: Sequence[str], *, as_json: bool,

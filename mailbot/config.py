@@ -15,7 +15,6 @@ import functools
 import os
 import shlex
 import sys
-import tomllib
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +29,8 @@ from mailbot.errors import ConfigError
 from mailbot.limits import Limits, check_limits
 from mailbot.reply import SHIPPED_TEMPLATES, ReplySettings, Templates
 from mailbot.reply.headers import addr_spec
-from mailbot.tables import DATA_DIR, LOCAL, build, path_setting, resolved, table
+from mailbot.tables import DATA_DIR, LOCAL, build, path_setting, read_toml, resolved, table
+from mailbot.thresholds import Health
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -41,6 +41,7 @@ StagingTransport = Literal["local", "ssh"]
 OutboxTransport = Literal["directory", "smtp"]
 CopyTo = Literal["imap", "directory", "none"]
 MailKind = Literal["verdict", "malformed", "completion", "failure", "notice"]
+Mode = Literal["live", "shadow"]
 
 def default_data_dir() -> str:
     home = os.environ.get("MAILBOT_HOME")
@@ -63,6 +64,7 @@ class General:
     log_level: str = "INFO"
     # "The day of the request" (release dates) is a day in this zone (IANA name).
     timezone: str = "Europe/Berlin"
+    mode: Mode = "live"  # "shadow": decide and record, send and touch nothing
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ class Config:
     replies: Replies = field(default_factory=Replies)
     limits: Limits = field(default_factory=Limits)
     report: Report = field(default_factory=Report)
+    health: Health = field(default_factory=Health)
     verdicts: Mapping[str, str] = field(
         default_factory=lambda: types.MappingProxyType(_default_verdict_lines()))
     source: str = ""  # the file this was read from; empty for the embedded defaults
@@ -265,6 +268,11 @@ class Config:
 
     def verdict_line(self, code: str) -> str:
         return self.verdicts.get(code) or _default_verdict_lines()[code]
+
+    def verdict_text(self, code: str) -> str:
+        """A verdict code as people read it everywhere (replies, lists, log): its
+        configured line; STAGE, which no reply states, as it is."""
+        return self.verdict_line(code) if code in _default_verdict_lines() else code
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -346,12 +354,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     if not name:
         return Config()
     file = Path(name).expanduser()
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {file}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: {exc}") from None
+    data = read_toml(file)
     lines = _verdict_lines(table(data.pop("verdicts", {}), "verdicts"))
     config: Config = build(Config, data, "", source=str(file), verdicts=lines)
     _validate(config)

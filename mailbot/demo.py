@@ -86,6 +86,8 @@ def _write_config(directory: Path, duration: float) -> Path:
         # The sample mails are written before the first run: answer them all.
         "cutover = \"2000-01-01T00:00:00Z\"\n\n"
         "[addresses]\narc_contacts = [\"@example.org\", \"@eso.org\"]\n\n"
+        # Every sample comes from the one demo ARC contact, in one run.
+        "[limits]\nrequests_per_run = 100\nrequests_per_day = 100\n\n"
         f"[staging]\ncommand = {_toml(command)}\n",
         encoding="utf-8",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 # sysexits.h EX_TEMPFAIL: cron and operators read it as "try again later".
 EXIT_OUTAGE = 75
 EXIT_CONFIG = 78
+# What argparse exits with for a bad command line; our own checks of arguments agree.
+EXIT_USAGE = 2
 
 
 class MailbotError(Exception):
@@ -15,6 +17,12 @@ class MailbotError(Exception):
 
 class ConfigError(MailbotError):
     exit_status = EXIT_CONFIG
+
+
+class UsageError(MailbotError):
+    """An argument the parser let through but the command cannot use (`--today 2019-13-01`)."""
+
+    exit_status = EXIT_USAGE
 
 
 class OutageError(MailbotError):

@@ -173,7 +173,7 @@ class StagingResult:
 
     ok: bool
     url: str | None
-    deletion_date: str | None
+    deletion_date: str | None  # ISO day: "deleted N days from DATE" is DATE + N days
     exit_status: int | None
     problems: tuple[str, ...] = ()  # why it is a failure, when it is one
     ebs: tuple[str, ...] = ()

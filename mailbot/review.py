@@ -21,13 +21,12 @@ from mailbot.errors import ImapError
 from mailbot.inbox import connect_imap, ensure_folder, message_id_key, server_folder
 from mailbot.journal import Journal, MailRecord
 from mailbot.outbox import without_bcc, write_eml
-from mailbot.states import MailState
 
 
 def copy_for_review(config: cfg.Config, journal: Journal) -> int:
     """Store a copy of each sent mail where AOG reads it; retried next run on failure."""
     review = config.outbox.review
-    pending = [m for m in journal.outbox(MailState.SENT) if not m.copied]
+    pending = journal.uncopied()
     if review.copy_to == "none" or not pending:
         return 0
     if review.copy_to == "directory":

@@ -3,12 +3,15 @@
 Knows nothing of mailbot's settings (that is `mailbot.config`): a dataclass field is
 a sub-table when its type is a dataclass, a closed choice when it is a `Literal`, a
 list of strings when it is `tuple[str, ...]`, and a path resolved against the data
-directory when it is made with `path_setting`. Every fault is one `ConfigError` line.
+directory when it is made with `path_setting`. Every fault is one `ConfigError` line,
+from reading the file (`read_toml`) to the last value.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -54,13 +57,34 @@ def resolved(table: _Table, data_dir: str) -> _Table:
     return dataclasses.replace(table, **changes)
 
 
+def read_toml(file: Path) -> dict[str, Any]:
+    """The settings file's tables; each way it cannot be read is one line saying the fix."""
+    fix = "write one with `mailbot init PATH`, or name another with --config"
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {file} ({fix})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {file} is a directory ({fix})") from None
+    except PermissionError:
+        raise ConfigError(f"config file {file} is not readable by this user: give it "
+                          "read permission (e.g. chgrp mailbot, chmod 640)") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {file} is not UTF-8 (byte {exc.start}): save it "
+                          "as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
+
+
 def build(cls: type[Any], data: Mapping[str, Any], where: str, **extra: Any) -> Any:
     """A `cls` from the TOML table `data` found at `where`; `extra` are set as they are."""
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)} - set(extra)
     unknown = set(data) - known
     if unknown:
-        raise ConfigError(f"unknown setting(s) in [{where}]: {', '.join(sorted(unknown))}")
+        raise ConfigError(_unknown(sorted(unknown), sorted(known), where))
     kwargs: dict[str, Any] = dict(extra)
     for name, value in data.items():
         hint = hints[name]
@@ -70,6 +94,15 @@ def build(cls: type[Any], data: Mapping[str, Any], where: str, **extra: Any) -> 
         else:
             kwargs[name] = _coerce(hint, value, key)
     return cls(**kwargs)
+
+
+def _unknown(names: list[str], known: list[str], where: str) -> str:
+    """The line for misspelt settings, with the likeliest meant name of each."""
+    what = f"setting(s) in [{where}]" if where else "section(s)"
+    guesses = [f"{name} (did you mean {close[0]}?)" if close else name
+               for name in names
+               for close in [difflib.get_close_matches(name, known, n=1)]]
+    return f"unknown {what}: {', '.join(guesses)}"
 
 
 def table(value: Any, key: str) -> Mapping[str, Any]:

@@ -313,15 +313,17 @@ def test_seed_twice_gives_the_same_archive(tmp_path: Path, seeded: Path) -> None
     assert all(before)
 
 
-def test_missing_sqlite_file_is_an_archive_error(tmp_path: Path) -> None:
+def test_missing_sqlite_file_is_a_setting_naming_its_command(tmp_path: Path) -> None:
+    """Not an outage to retry: a fresh config names a file only a command creates."""
     started = time.monotonic()
-    with pytest.raises(ArchiveError) as info:
+    with pytest.raises(ConfigError) as info:
         open_archive(make_config(tmp_path))
     assert time.monotonic() - started < 3
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith(f"archive database unavailable: sqlite://{tmp_path}/alma.sqlite: ")
-    assert "unable to open database" in message
+    assert message == (f"archive.url names {tmp_path}/alma.sqlite, which does not exist: create "
+                       f"the demo archive with `mailbot archive init --demo {tmp_path}/alma.sqlite`"
+                       ", or set archive.url")
 
 
 def test_file_that_is_not_a_database(tmp_path: Path) -> None:

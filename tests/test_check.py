@@ -235,10 +235,10 @@ def test_today_decides_whether_released_data_is_public(
     assert f"on {day_before}, the day of the request" in text.stdout.replace("\n  ", " ")
 
 
-def test_a_bad_today_is_one_line_and_exit_78(home: Path, archive: str) -> None:
+def test_a_bad_today_is_one_line_and_exit_2(home: Path, archive: str) -> None:
     done = mailbot(home, "check", CORPUS[0], "--archive", archive, "--today", "01/05/2024")
 
-    assert done.returncode == 78
+    assert done.returncode == 2  # a usage error, as the README says
     assert done.stderr.splitlines() == ["mailbot: --today must be YYYY-MM-DD, not '01/05/2024'"]
     assert done.stdout == ""
 

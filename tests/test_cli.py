@@ -202,3 +202,22 @@ def test_ages_and_durations_are_measured_against_the_clock_given() -> None:
     assert display.duration("2025-03-02T10:00:00+00:00", "2025-03-02T10:00:09+00:00",
                             now) == "0:00:09"
     assert display.duration(None, None, now) == "-"
+
+
+def test_requests_and_the_log_use_the_configured_verdict_lines(tmp_path: Path) -> None:
+    """One vocabulary: what the reply says is what `requests` and the log say."""
+    config = tmp_path / "x.toml"
+    assert mailbot("init", str(config), home=tmp_path).returncode == 0
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'NOT_ENTITLED = "NOT ENTITLED"', 'NOT_ENTITLED = "NOT ENTITLED (AOG)"'), encoding="utf-8")
+    assert mailbot("--config", str(config), "run", home=tmp_path).returncode == 0
+    case = next(c for c in demo_archive.DEMO_CASES if c.expected is VerdictCode.NOT_ENTITLED)
+    raw = request_mail(case, aog="aog@eso.org", maintainer="dpetry@eso.org")
+    (tmp_path / "inbox" / "new" / "1.eml").write_bytes(
+        raw.replace(b"<arc.contact@example.org>", b"<arc.contact@eso.org>"))
+    assert mailbot("--config", str(config), "run", home=tmp_path).returncode == 0
+    listed = mailbot("--config", str(config), "requests", home=tmp_path)
+    log = (tmp_path / "mailbot.log").read_text(encoding="utf-8")
+    for text in (listed.stdout, log):
+        assert "NOT ENTITLED (AOG)" in text
+        assert "NOT_ENTITLED" not in text

@@ -46,6 +46,7 @@ def test_every_table_is_frozen(where: str, cls: type[Any]) -> None:
 
 def test_the_closed_choices_are_the_documented_ones() -> None:
     assert {f"{w}.{k}": set(v) for w, k, v, _ in choices()} == {
+        "mailbot.mode": {"live", "shadow"},
         "inbox.sources": {"imap", "maildir", "triggers"},
         "inbox.imap.security": {"ssl", "starttls", "plain"},
         "staging.transport": {"local", "ssh"},

@@ -179,7 +179,7 @@ def failure(config: cfg.Config, request: Request, result: StagingResult,
 
 
 def ok_result(**changes: object) -> StagingResult:
-    result = StagingResult(ok=True, url=URL, deletion_date="Fri Mar 29 09:41:07 UTC 2024",
+    result = StagingResult(ok=True, url=URL, deletion_date="2024-04-02",
                            exit_status=0)
     return replace(result, **changes)  # type: ignore[arg-type]
 
@@ -257,6 +257,9 @@ CASES: dict[str, Case] = {
     "malformed": lambda _: malformed(
         G(), ("no helpdesk ticket line", "project 2017.1.727.S is not a project code – prüfen"),
         mail_origin(text=REQUEST_TEXT * 3)),
+    # A mail without Date (the demo's malformed sample): dated by its receipt all the same.
+    "malformed_undated": lambda _: malformed(
+        G(), ("no MOUS line",), mail_origin(date=None)),
     "malformed_sample_config": lambda _: malformed(
         sample_config(), ("no MOUS line",), mail_origin(subject="")),
     "completion": lambda _: completion(G(), make_request(), ok_result()),

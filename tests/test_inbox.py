@@ -436,11 +436,12 @@ def test_crash_after_recording_is_flagged_by_next_run_without_second_answer(
     append(mailbox, question)
     config = cfg.load(write_config(tmp, imap, processed_folder="Done"))
 
-    def crash(self: ImapSource, key: str) -> None:
+    def crash(self: ImapSource, key: object) -> None:
         raise RuntimeError("killed before flagging")
 
     with monkeypatch.context() as patch:
         patch.setattr(ImapSource, "mark_processed", crash)
+        patch.setattr(ImapSource, "mark_processed_all", crash)
         with pytest.raises(RuntimeError):
             run_once(config)
     assert answered(config) == [message_id(request)]

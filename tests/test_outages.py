@@ -125,7 +125,10 @@ def test_imap_going_down_mid_run(services: Services,
     done = held_run(inst, Point.FETCHED, 2, services.imap.stop)
     services.imap.start()
     assert_one_line(done, "IMAP server")
-    assert inst.query("SELECT COUNT(*) FROM messages") == [(2,)], "the rest waits"
+    # Mail already fetched (a batch is read in one FETCH) is recorded, none of it marked
+    # yet: the next run marks it and reads the rest, nothing lost or doubled (finish).
+    [(recorded,)] = inst.query("SELECT COUNT(*) FROM messages")
+    assert recorded >= 2
     finish(inst, expected)
 
 

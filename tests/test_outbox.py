@@ -107,7 +107,7 @@ def rendered(config: cfg.Config, n: int) -> OutgoingMail:
             verdict = Verdict(VerdictCode.NOT_ENTITLED, "entitlement")
             return render_verdict(*inputs, request, verdict, key=key, queued_at=QUEUED_AT)
         case 1:
-            result = StagingResult(ok=True, url=URL, deletion_date="Fri Mar 29 2024",
+            result = StagingResult(ok=True, url=URL, deletion_date="2024-03-29",
                                    exit_status=0)
             return render_completion(*inputs, request, result, key=key, queued_at=QUEUED_AT)
         case 2:

@@ -79,6 +79,17 @@ def test_wheel_holds_every_module_and_data_file(wheel: Path) -> None:
     assert "mailbot = mailbot.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
+def test_wheel_states_the_license(wheel: Path) -> None:
+    archive = zipfile.ZipFile(wheel)
+    info = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    metadata = archive.read(info).decode()
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
+    assert "License-File: LICENSE" in metadata.splitlines()
+    shipped = info.replace("METADATA", "licenses/LICENSE")
+    assert archive.read(shipped) == (ROOT / "LICENSE").read_bytes()
+    assert b"Apache License" in archive.read(shipped)
+
+
 def test_installed_wheel_renders_every_golden_mail(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     done = subprocess.run(

@@ -73,7 +73,8 @@ def test_settings_rows_from_a_sample() -> None:
 
 def test_write_regenerates_only_between_the_markers(tmp_path: Path) -> None:
     stale = tmp_path / "README.md"
-    stale.write_text(README.replace("| `mailbot run` |", "| `mailbot runn` |"), encoding="utf-8")
+    stale.write_text(README.replace("| `mailbot attention` |", "| `mailbot attentio` |"),
+                     encoding="utf-8")
     assert docs.main(["--check", str(stale)]) == 1
     assert docs.main(["--write", str(stale)]) == 0
     assert stale.read_text(encoding="utf-8") == README

@@ -146,7 +146,7 @@ def make_request(origin: Origin | None = None, **changes: object) -> Request:
 
 def ok_result() -> StagingResult:
     return StagingResult(
-        ok=True, url=URL, deletion_date="Fri Sep 27 14:04:04 UTC 2019", exit_status=0
+        ok=True, url=URL, deletion_date="2019-10-25", exit_status=0
     )
 
 
@@ -411,7 +411,8 @@ def test_trigger_request_without_message_id_is_not_threaded() -> None:
     assert msg["References"] is None
     assert mail.rcpt_to == ("evkampe@eso.org", "dpetry@eso.org")
     body = text_of(msg)
-    assert "\nevkampe@eso.org wrote:\n> Dear AOG,\n" in body
+    # No Date to quote: the attribution is dated by the request's receipt.
+    assert "\nOn Mon, 02 Sep 2019 12:00:27 +0000, evkampe@eso.org wrote:\n> Dear AOG,\n" in body
     assert msg["Content-Transfer-Encoding"] == "7bit"
 
 
@@ -771,7 +772,7 @@ def test_completion_blind_copies_only_in_envelope() -> None:
     assert text_of(msg) == (
         "Your calibrated data is ready for download from\n"
         f"{URL}\n\n"
-        "It will be deleted 28 days from now (counted from Fri Sep 27 14:04:04 UTC 2019).\n\n"
+        "It will be deleted on 2019-10-25.\n\n"
         "Kind regards,\n\nThe ESO ALMA Team\n"
     )
 
@@ -835,7 +836,8 @@ def test_completion_takes_retention_and_signature_from_config() -> None:
     result = StagingResult(ok=True, url=URL, deletion_date=None, exit_status=0)
     mail = render_completion(*inputs(config), make_request(), result, key="r", queued_at=QUEUED_AT)
     body = text_of(parse(mail.data))
-    assert "It will be deleted 14 days from now.\n" in body
+    # stagecalms named no date: 14 days from the staging's end, when the mail is composed
+    assert "It will be deleted on 2019-10-11.\n" in body
     assert body.endswith("\n\nMit freundlichen Grüßen\nAOG\n")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,9 @@ def test_success_parses_with_url_ebs_size_and_deletion_date(tmp_path: Path) -> N
     tars = sorted((tmp_path / "preview" / hex_id).iterdir())
     assert [t.name for t in tars] == sorted(f"{eb}.ms.split.cal.tar" for eb in result.ebs)
     assert result.total_bytes == sum(t.stat().st_size for t in tars)
-    assert result.deletion_date is not None and result.deletion_date.endswith(
-        time.strftime("UTC %Y", time.gmtime())
-    )
+    # The simulator prints "28 days from" today's `date`, as stagecalms does.
+    assert result.deletion_date == (
+        datetime.now(UTC).date() + timedelta(days=28)).isoformat()
     assert result.notices == () and result.reused == ()
     assert result.failed_dir is None and result.workdir is None
     assert f"for 2019.1.00337.S {MOUS_FILE} helpdesk ticket #18704 completed at" in out

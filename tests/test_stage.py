@@ -578,8 +578,9 @@ SEED_FAILURE = (
 @pytest.mark.parametrize(
     ("output", "deletion"),
     [
-        (SEED_SUCCESS, "Wed Jul 17 17:09:18 UTC 2019"),
-        (SEED_ONE_LINE, "Fri Sep 27 14:04:04 UTC 2019"),
+        # "Data will be deleted 28 days from DATE": the day it says
+        (SEED_SUCCESS, "2019-08-14"),
+        (SEED_ONE_LINE, "2019-10-25"),
     ],
 )
 def test_seed_success_output(output: str, deletion: str) -> None:

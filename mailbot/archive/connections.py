@@ -139,7 +139,16 @@ def _sqlite_target(url: str) -> Target:
         raise ConfigError(f"archive.url must be sqlite:///ABSOLUTE/PATH, not {url!r}")
     rest = url[len(prefix) :]
     path = Path(rest if rest.startswith(("/", "~")) else "/" + rest).expanduser()
-    return Target(f"sqlite://{path}", lambda: SqliteConnection(path))
+    return Target(f"sqlite://{path}", lambda: _sqlite(path))
+
+
+def _sqlite(path: Path) -> SqliteConnection:
+    # A missing file is a setting to fix (a fresh config names the demo archive), not an
+    # outage to retry; a file that is there but unreadable is still retried.
+    if not path.exists():
+        raise ConfigError(f"archive.url names {path}, which does not exist: create the demo "
+                          f"archive with `mailbot archive init --demo {path}`, or set archive.url")
+    return SqliteConnection(path)
 
 
 def _oracle_target(config: Config, url: str) -> Target:
@@ -189,8 +198,8 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, oracledb.Error):
         code = getattr(exc.args[0], "full_code", "") if exc.args else ""
         return isinstance(exc, oracledb.OperationalError) and code not in _PERMANENT_ORACLE
-    # socket.gaierror and TimeoutError (our connect bound) are OSErrors; a missing
-    # SQLite file may be a volume not mounted yet.
+    # socket.gaierror and TimeoutError (our connect bound) are OSErrors; an SQLite
+    # file that is there but cannot be opened may be on a volume not mounted yet.
     return isinstance(exc, OSError | socket.gaierror | sqlite3.OperationalError)
 
 

@@ -30,6 +30,7 @@ from mailbot.archive.demo_data import (
     DemoCase,
     DemoMous,
 )
+from mailbot.errors import ConfigError
 from mailbot.model import mous_file_form
 
 __all__ = ["DEMO_CASES", "MOUSES", "SCHEMA", "TABLES", "DemoCase", "create", "seed"]
@@ -134,6 +135,15 @@ def create(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path)) as db, db:
         db.executescript(SCHEMA)
+
+
+def seed_for_settings(path: Path) -> None:
+    """`seed` for the archive fresh settings name; a file that cannot be made is one line."""
+    try:
+        seed(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"cannot create the demo archive {path}: {exc}; set "
+                          "mailbot.data_dir or archive.url") from None
 
 
 def seed(path: Path, *, today: date | None = None) -> None:

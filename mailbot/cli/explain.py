@@ -12,18 +12,13 @@ from mailbot import explain as text
 from mailbot.archive import open_archive
 from mailbot.cli.context import Context
 from mailbot.cli.registry import Arg, command
-from mailbot.errors import MailbotError
+from mailbot.errors import MailbotError, UsageError
 from mailbot.inbox import Channel, Incoming
 from mailbot.journal import Journal
 from mailbot.model import MOUS_FILE, MOUS_URI, Malformed, Origin, Request, Verdict, VerdictCode
 from mailbot.run.planning import Ledger, parse
 
-EXIT_USAGE = 2
 _PER_REQUEST = ("email", "calfield", "project", "ticket")
-
-
-class UsageError(MailbotError):
-    exit_status = EXIT_USAGE
 
 
 @command("explain", help="why the bot says what it says: the archive facts (entitlement rows, "

@@ -15,10 +15,11 @@ def _requests(ctx: Context) -> int:
     now = ctx.clock.now()
     with ctx.journal() as journal:
         rows = journal.requests(ctx.args.limit)
-    print(f"{'REQ':>4} {'STATE':10} {'VERDICT':16} {'TICKET':>7}  {'MOUS':26} {'AGE':>5}"
+    # Verdicts read as the replies state them (the configured lines), as everywhere.
+    print(f"{'REQ':>4} {'STATE':10} {'VERDICT':24} {'TICKET':>7}  {'MOUS':26} {'AGE':>5}"
           f" {'JOB':>4} {'JOBSTATE':9} {'DURATION':>8}")
     for r in rows:
-        print(f"{r.id:>4} {r.state:10} {r.verdict:16} {r.ticket:>7}  "
+        print(f"{r.id:>4} {r.state:10} {ctx.config.verdict_text(r.verdict):24} {r.ticket:>7}  "
               f"{r.mous:26} {age(r.created, now):>5} {r.job_id or '-':>4} "
               f"{r.job_state or '-':9} {duration(r.started, r.finished, now):>8}")
     if not rows:

@@ -10,17 +10,11 @@ from typing import TYPE_CHECKING
 
 from mailbot.cli.context import Context
 from mailbot.cli.registry import Arg, command
-from mailbot.errors import MailbotError
+from mailbot.errors import MailbotError, UsageError
 
 if TYPE_CHECKING:
     from mailbot.journal import Journal
     from mailbot.report import Sheet, Window
-
-
-class UsageError(MailbotError):
-    """Arguments that each parse but do not go together."""
-
-    exit_status = 2
 
 
 def day(text: str) -> date:

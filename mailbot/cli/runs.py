@@ -24,11 +24,13 @@ def _show(report: RunReport) -> None:
 
 
 @command("run", log_file=True, help="one pass (what cron calls): new mail, decisions, "
-         "stagings, outgoing mail; exit 0, or 75 when a server is down")
+         "stagings, outgoing mail; exit 0, or 75 when a server is down", args=(
+    Arg("--dry-run", action="store_true", help="a shadow pass: read, decide and record, "
+        "send, launch and mark nothing (`mailbot shadow-report` shows it)"),))
 def _run(ctx: Context) -> int:
     from mailbot.run import run_once
 
-    report = run_once(ctx.config, clock=ctx.clock)
+    report = run_once(ctx.config, clock=ctx.clock, dry_run=ctx.args.dry_run)
     _show(report)
     return EXIT_OUTAGE if report.outages else 0
 
@@ -47,7 +49,7 @@ def _watch(ctx: Context) -> int:
 
 @command("check", help="show what the bot would do with mails or trigger files: "
          "classification, verdict and the reply it would send; records and sends nothing", args=(
-    Arg("files", nargs="+", metavar="FILE"),
+    Arg("files", nargs="+", metavar="FILE", help="mails (.eml, as received) or trigger files"),
     Arg("--json", action="store_true", help="one JSON object per file"),
     Arg("--archive", metavar="URL",
         help="archive URL for this call (sqlite:///PATH or oracle://...)"),

@@ -14,7 +14,8 @@ SAMPLE_CONFIG = cfg.PACKAGE_DIR / "sample-config.toml"
 
 
 @command("init", help="write a commented sample settings file with every setting and its "
-         "default to PATH (default mailbot.toml)", args=(
+         "default to PATH (default mailbot.toml), and the SQLite demo archive it names when "
+         "missing", args=(
     Arg("path", nargs="?", default="mailbot.toml", metavar="PATH",
         help="default mailbot.toml; '-' for standard output"),
     Arg("--force", action="store_true", help="overwrite an existing file"),
@@ -33,7 +34,21 @@ def _init(ctx: Context) -> int:
     except OSError as exc:
         raise MailbotError(f"cannot write {target}: {exc.strerror or exc}") from None
     print(f"wrote {target}; edit it, then run: mailbot --config {target} run")
+    _demo_archive_for(target)
     return 0
+
+
+def _demo_archive_for(settings: Path) -> None:
+    """Seed the demo archive the fresh settings name, so that they run as written."""
+    from mailbot.archive import demo as demo_archive
+
+    config = cfg.load(settings)
+    url = config.expand(config.archive.url)
+    archive = Path(url.removeprefix("sqlite:///")).expanduser()
+    if not url.startswith("sqlite:///") or archive.exists():
+        return
+    demo_archive.seed_for_settings(archive)
+    print(f"created the demo archive {archive} (archive.url)")
 
 
 group("archive", help="the SQLite archive of the embedded setup")

@@ -8,7 +8,7 @@ finds a mail again), how far it has read (`Position`) and its marking (`marks`,
 `mark_processed`); `identity` says which mail a mail is, whatever its key.
 """
 
-from mailbot.inbox.base import Channel, Incoming, Position, SeenCheck, Skipped, Source
+from mailbot.inbox.base import BatchMarking, Channel, Incoming, Position, SeenCheck, Skipped, Source
 from mailbot.inbox.files import MaildirSource, TriggerSource, delivered_at
 from mailbot.inbox.folders import server_folder
 from mailbot.inbox.identity import content_digest, message_id_key
@@ -16,6 +16,7 @@ from mailbot.inbox.imap import FETCH_BATCH, ImapSource, connect_imap, ensure_fol
 
 __all__ = [
     "FETCH_BATCH",
+    "BatchMarking",
     "Channel",
     "ImapSource",
     "Incoming",

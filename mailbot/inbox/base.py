@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from mailbot.inbox.identity import content_digest, message_id_key
 
@@ -75,3 +75,10 @@ class Source(Protocol):
     def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming | Skipped]: ...
     def mark_processed(self, key: str) -> None: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchMarking(Protocol):
+    """A source that marks many recorded requests at once (IMAP: one STORE, one MOVE)."""
+
+    def mark_processed_all(self, keys: Sequence[str]) -> None: ...

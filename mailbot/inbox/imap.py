@@ -7,7 +7,7 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,10 @@ FETCH_BATCH = 50
 
 # The first pass reads only what decides whether a mail is new: a mail that is
 # skipped (old, already handled) is never downloaded.
-_FIRST_PASS = [b"FLAGS", b"INTERNALDATE"]
+_FIRST_PASS = [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"]
+# The new mails of a batch are read in as few FETCHes as this bounds (one round trip,
+# not one per mail), at least one mail each.
+BODY_BYTES = 8_000_000
 _HEAD = b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _UID_KEY = re.compile(r"(\d+):(\d+)")
 
@@ -94,13 +97,11 @@ class ImapSource:
         for batch in self._new_batches(last_uid):
             with _imap_step(f"cannot read {self.settings.folder!r}"):
                 heads = self.client.fetch(batch, _FIRST_PASS)
-            for uid in batch:
-                item = heads.get(uid)
-                if item is None:  # expunged meanwhile
-                    continue
-                incoming = self._incoming(uidvalidity, uid, item, seen)
-                if incoming is not None:
-                    yield incoming
+            # Expunged meanwhile: no item. The rest is decided for the whole batch, then
+            # yielded in UID order, so the watermark never passes a mail not recorded.
+            decided = [(uid, heads[uid], self._skipped(uidvalidity, uid, heads[uid], seen))
+                       for uid in batch if uid in heads]
+            yield from self._with_bodies(uidvalidity, decided)
 
     def _select(self) -> int:
         if self.uidvalidity is None:
@@ -124,10 +125,10 @@ class ImapSource:
         for start in range(0, len(uids), FETCH_BATCH):
             yield uids[start : start + FETCH_BATCH]
 
-    def _incoming(self, uidvalidity: int, uid: int, item: dict[bytes, Any],
-                  seen: SeenCheck) -> Incoming | Skipped | None:
+    def _skipped(self, uidvalidity: int, uid: int, item: dict[bytes, Any],
+                 seen: SeenCheck) -> Skipped | None:
+        """None for a new mail, to be read."""
         key = f"{uidvalidity}:{uid}"
-        position = Position(self.settings.folder, uidvalidity, uid)
         received = item[b"INTERNALDATE"].astimezone(UTC)
         flags = {bytes(f).lower() for f in item.get(b"FLAGS", ())}
         keyword = self.settings.processed_keyword.encode().lower()
@@ -135,12 +136,30 @@ class ImapSource:
                 or seen(self.name, key)):
             # Old mail, or handled (by this journal or, per its keyword, another one):
             # advance the watermark past it without touching it.
-            return Skipped(self.name, key, position)
-        with _imap_step(f"cannot read {self.settings.folder!r}"):
-            body = self.client.fetch([uid], [b"BODY.PEEK[]"]).get(uid)
-        if body is None:  # expunged meanwhile
-            return None
-        return Incoming.mail(self.name, key, bytes(body[b"BODY[]"]), received, position)
+            return Skipped(self.name, key, Position(self.settings.folder, uidvalidity, uid))
+        return None
+
+    def _with_bodies(self, uidvalidity: int, decided: list[tuple[int, Any, Skipped | None]],
+                     ) -> Iterator[Incoming | Skipped]:
+        new = [(uid, item) for uid, item, skipped in decided if skipped is None]
+        at = {uid: n for n, (uid, _) in enumerate(new)}
+        bodies: dict[int, Any] = {}
+        fetched: set[int] = set()
+        for uid, item, skipped in decided:
+            if skipped is not None:
+                yield skipped
+                continue
+            if uid not in fetched:
+                group = _size_bounded(new[at[uid]:])
+                with _imap_step(f"cannot read {self.settings.folder!r}"):
+                    bodies = self.client.fetch(group, [b"BODY.PEEK[]"])
+                fetched.update(group)
+            body = bodies.get(uid)
+            if body is None:  # expunged meanwhile
+                continue
+            yield Incoming.mail(self.name, f"{uidvalidity}:{uid}", bytes(body[b"BODY[]"]),
+                                item[b"INTERNALDATE"].astimezone(UTC),
+                                Position(self.settings.folder, uidvalidity, uid))
 
     # -- marking ------------------------------------------------------------
     def mark_processed(self, key: str) -> None:
@@ -151,6 +170,28 @@ class ImapSource:
             log.info("%s %s is no longer in %s: nothing to mark", self.name, key,
                      self.settings.folder)
             return
+        self._flag(uids)
+
+    def mark_processed_all(self, keys: Sequence[str]) -> None:
+        """`mark_processed` of each key, in one SEARCH, one STORE and one MOVE: all are
+        recorded already, and a run that dies midway leaves them to the next run's repair
+        (`Journal.unmarked`), as it would one mail."""
+        uidvalidity = self._select()
+        uids: set[int] = set()
+        for key in keys:
+            by_uid = _UID_KEY.fullmatch(key)
+            if by_uid and int(by_uid.group(1)) == uidvalidity:
+                uids.add(int(by_uid.group(2)))
+            else:  # a key of an older journal, or a renumbered mail: one at a time
+                self.mark_processed(key)
+        if not uids:
+            return
+        with _imap_step(f"cannot search {self.settings.folder!r}"):
+            present = sorted(set(self.client.search(["UID", ",".join(map(str, uids))])) & uids)
+        if present:
+            self._flag(present)
+
+    def _flag(self, uids: list[int]) -> None:
         s = self.settings
         flags = [b"\\Seen"] + ([s.processed_keyword.encode()] if s.processed_keyword else [])
         with _imap_step(f"cannot flag mail in {s.folder!r}"):
@@ -204,6 +245,18 @@ class ImapSource:
             self.client.logout()
 
 
+def _size_bounded(mails: list[tuple[int, Any]]) -> list[int]:
+    """The first UIDs of `mails` whose sizes add up to at most BODY_BYTES (one at least)."""
+    group: list[int] = []
+    total = 0
+    for uid, item in mails:
+        total += int(item.get(b"RFC822.SIZE", 0))
+        if group and total > BODY_BYTES:
+            break
+        group.append(uid)
+    return group
+
+
 def ensure_folder(client: imapclient.IMAPClient, folder: str) -> None:
     """Create `folder` when missing, subscribed: many mail clients list subscribed ones only."""
     if not client.folder_exists(folder):
@@ -219,7 +272,9 @@ def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
                           f"(or ${s.password_env}_FILE to a file holding it)")
 
     def attempt() -> imapclient.IMAPClient:
-        context = ssl.create_default_context(cafile=s.ca_file or None)
+        # Loading the CA store costs milliseconds a connection: only for TLS.
+        context = (None if s.security == "plain"
+                   else ssl.create_default_context(cafile=s.ca_file or None))
         client = imapclient.IMAPClient(
             s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context,
             timeout=imapclient.SocketTimeout(connect=s.connect_timeout, read=s.read_timeout),
@@ -227,7 +282,7 @@ def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
         # Aware datetimes: the default turns INTERNALDATE into naive local time.
         client.normalise_times = False
         try:
-            if s.security == "starttls":
+            if context is not None and s.security == "starttls":
                 client.starttls(context)
             client.login(s.user, password)
         except BaseException:

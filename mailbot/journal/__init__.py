@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from mailbot.journal.db import JournalError
 from mailbot.journal.evidence import EvidenceLog, JudgedOn
+from mailbot.journal.health import HealthLog
 from mailbot.journal.jobs import JobLog
 from mailbot.journal.messages import MessageLog
 from mailbot.journal.migrations import SCHEMA_VERSION
@@ -33,10 +34,12 @@ from mailbot.journal.records import (
     RequestStatus,
 )
 from mailbot.journal.requests import RequestLog
+from mailbot.journal.shadow import LIVE_SINCE, ShadowItem, ShadowLog
 from mailbot.journal.stats import StatsLog
 
 
-class Journal(MessageLog, RequestLog, JobLog, OutboxLog, StatsLog, EvidenceLog):
+class Journal(MessageLog, RequestLog, JobLog, OutboxLog, StatsLog, EvidenceLog, ShadowLog,
+              HealthLog):
     """All reads and writes of the bot's state; one connection, explicit transactions.
 
     `Journal(path)` creates or migrates the file; `Journal(path, read_only=True)`
@@ -45,6 +48,7 @@ class Journal(MessageLog, RequestLog, JobLog, OutboxLog, StatsLog, EvidenceLog):
 
 
 __all__ = [
+    "LIVE_SINCE",
     "SCHEMA_VERSION",
     "AttemptFacts",
     "FailedJob",
@@ -60,4 +64,5 @@ __all__ = [
     "RequestFacts",
     "RequestRecord",
     "RequestStatus",
+    "ShadowItem",
 ]

@@ -103,6 +103,13 @@ class OutboxLog(Store):
             " AND dismissed = 0", (mail_id, MailState.SENT))
         return cur.rowcount == 1
 
+    def uncopied(self) -> list[MailRecord]:
+        """Sent mails whose review copy is not stored yet: only their rows are read, so an
+        idle run does not load years of sent mail to find none."""
+        rows = self.db.execute("SELECT * FROM outbox WHERE state = ? AND copied = 0 ORDER BY id",
+                               (MailState.SENT,))
+        return [_mail(r) for r in rows]
+
     def mark_copied(self, mail_id: int) -> None:
         self.db.execute("UPDATE outbox SET copied = 1 WHERE id = ?", (mail_id,))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -44,7 +44,7 @@ def render_verdict(
         "detail": dict(verdict.detail),
         # The day the checks judged it on (AOG's time zone), when they say.
         "request_day": (verdict.day or request.received.date()).isoformat(),
-        **_quote_context(settings, request.origin),
+        **_quote_context(settings, request.origin, request.received),
     }
     body = templates.render(f"verdict_{verdict.code.value}.txt.j2", context)
     return _reply(settings, request.origin, "verdict", line, body, key=key, queued_at=queued_at)
@@ -63,7 +63,9 @@ def render_malformed(
     context = {
         "verdict_line": line,
         "problems": list(malformed.problems),
-        **_quote_context(settings, malformed.origin),
+        # Malformed keeps no receipt time: its reply is composed in the run that reads
+        # the mail (or in the `reprocess` AOG asked for), so that run dates it.
+        **_quote_context(settings, malformed.origin, queued_at),
     }
     body = templates.render("malformed.txt.j2", context)
     origin = malformed.origin
@@ -86,7 +88,10 @@ def render_completion(
         **_request_context(request),
         "url": result.url,
         "retention_days": settings.retention_days,
-        "deletion_date": result.deletion_date,
+        # The day stagecalms said, else retention_days from the staging's end (the mail is
+        # composed then): never "from now", which a held mail would read days later.
+        "deletion_date": result.deletion_date or (
+            queued_at.date() + timedelta(days=settings.retention_days)).isoformat(),
         "signature": settings.signature,
     }
     subject, body = templates.render_with_subject("completion.txt.j2", context)
@@ -179,11 +184,13 @@ def _request_context(request: Request) -> dict[str, Any]:
     }
 
 
-def _quote_context(settings: ReplySettings, origin: Origin) -> dict[str, str]:
+def _quote_context(settings: ReplySettings, origin: Origin,
+                   received: datetime) -> dict[str, str]:
+    """The quoted request under its attribution line, always dated: by its Date header,
+    else (a trigger file, a mail without Date) by when the bot received it."""
     who = f"{origin.sender_name} <{origin.sender}>" if origin.sender_name else origin.sender
-    when = f"On {format_datetime(origin.date)}, " if origin.date else ""
     return {
-        "attribution": f"{when}{who} wrote:",
+        "attribution": f"On {format_datetime(origin.date or received)}, {who} wrote:",
         "quoted": quote(origin.text, settings.quote_max_bytes),
     }
 

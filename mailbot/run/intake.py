@@ -19,7 +19,7 @@ from mailbot.archive import Archive
 from mailbot.clock import Clock
 from mailbot.config import Config
 from mailbot.errors import ConfigError, OutageError
-from mailbot.inbox import Incoming, Skipped, Source
+from mailbot.inbox import FETCH_BATCH, BatchMarking, Incoming, Skipped, Source
 from mailbot.journal import Journal, MessageRecord
 from mailbot.plan import Judged, plan
 from mailbot.run.planning import Ledger, parse, rules
@@ -28,6 +28,10 @@ from mailbot.run.summary import RunReport
 from mailbot.states import MessageKind
 
 log = logging.getLogger(__name__)
+
+# Recorded requests are flagged in batches of this many (IMAP: one STORE each), the
+# batch of FETCH_BATCH mails read in one go.
+MARK_BATCH = FETCH_BATCH
 
 
 class Intake:
@@ -50,6 +54,8 @@ class Intake:
         """Read the source's new mail, recording and then marking each request."""
         if source.marks:
             self._mark_unmarked(source)
+        pending: list[tuple[int, str]] = []
+        batch = MARK_BATCH if isinstance(source, BatchMarking) else 1
         for item in source.fetch_new(lambda s, k: self.journal.seen(s, k) is not None):
             if isinstance(item, Skipped):
                 if item.position is not None:
@@ -60,18 +66,31 @@ class Intake:
             message = self.handle(item)
             faults.reached(faults.Point.RECORDED)
             if message is not None and source.marks:
-                self._mark(source, message, item.key)
+                pending.append((message, item.key))
+            if len(pending) >= batch:
+                self._mark(source, pending)
+                pending = []
+        if pending:
+            self._mark(source, pending)
 
     def _mark_unmarked(self, source: Source) -> None:
         """Requests recorded by an earlier run that died before touching the mailbox."""
-        for row in self.journal.unmarked(source.name):
-            self._mark(source, row.id, row.source_key)
+        self._mark(source, [(row.id, row.source_key) for row in self.journal.unmarked(source.name)])
 
-    def _mark(self, source: Source, message: int, key: str) -> None:
-        source.mark_processed(key)
+    def _mark(self, source: Source, recorded: list[tuple[int, str]]) -> None:
+        """Mark recorded requests in their mailbox, then note it: each is in the journal
+        already, so a run that dies in between leaves them to `_mark_unmarked`."""
+        if not recorded:
+            return
+        if isinstance(source, BatchMarking):
+            source.mark_processed_all([key for _, key in recorded])
+        else:
+            for _, key in recorded:
+                source.mark_processed(key)
         faults.reached(faults.Point.MOVED)
         with self.journal.transaction():
-            self.journal.mark_message(message)
+            for message, _ in recorded:
+                self.journal.mark_message(message)
 
     def handle(self, incoming: Incoming, *, again: bool = False) -> int | None:
         """Record one mail's outcome; returns the message row to mark, None to leave alone.

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from mailbot import faults, scheduler, stage
+from mailbot import faults, health, scheduler, shadow, stage
 from mailbot.archive import Archive, open_archive
 from mailbot.clock import SYSTEM, Clock, parse_stamp, stamp
 from mailbot.config import Config
 from mailbot.errors import AlreadyRunning, ImapError, MailbotError, OutageError
 from mailbot.inbox import ImapSource, MaildirSource, Source, TriggerSource
-from mailbot.journal import Journal
+from mailbot.journal import LIVE_SINCE, Journal
 from mailbot.outbox import flush
 from mailbot.review import copy_for_review
 from mailbot.run.intake import Intake
@@ -45,7 +45,13 @@ def single_instance(path: Path) -> Iterator[None]:
 
 
 def cutover(config: Config, journal: Journal, clock: Clock) -> datetime:
-    """Mail older than this is never answered: configured, or the first run's start."""
+    """Mail older than this is never answered: configured, or the first run's start;
+    and never mail older than the end of a shadow period (AOG answered it by hand)."""
+    first, live_since = _first_cutover(config, journal, clock), journal.get_meta(LIVE_SINCE)
+    return first if live_since is None else max(first, parse_stamp(live_since))
+
+
+def _first_cutover(config: Config, journal: Journal, clock: Clock) -> datetime:
     if config.cutover is not None:
         return config.cutover
     stored = journal.get_meta("cutover")
@@ -68,6 +74,7 @@ class Pass:
     clock: Clock
     report: RunReport = field(default_factory=RunReport)
     refused: MailbotError | None = None  # e.g. a host key that does not match
+    shadow: bool = False  # decide and record everything, touch and send nothing
 
 
 def _open_source(p: Pass, name: str) -> Source:
@@ -82,13 +89,19 @@ def _open_source(p: Pass, name: str) -> Source:
                       cutover=cutover(p.config, p.journal, p.clock))
 
 
+def _source(p: Pass, name: str) -> Source:
+    """The seam of shadow mode's "would mark": its sources leave every mail as it is."""
+    source = _open_source(p, name)
+    return shadow.ShadowSource(source) if p.shadow else source
+
+
 def take_mail(p: Pass) -> None:
     """Each configured source in turn: one being down spares the others."""
     intake = Intake(p.config, p.journal, p.archive, p.clock, p.report)
     try:
         for name in p.config.inbox.sources:
             try:
-                source = _open_source(p, name)
+                source = _source(p, name)
             except OutageError as exc:
                 p.report.outages.append(exc)
                 continue
@@ -158,23 +171,38 @@ STEPS: tuple[Callable[[Pass], None], ...] = (
     remove_finished_triggers,
 )
 
+# A shadow pass (`mailbot.mode = "shadow"`, `mailbot run --dry-run`): the same intake,
+# then what it queued is shelved instead of launched, sent, copied or removed.
+SHADOW_STEPS: tuple[Callable[[Pass], None], ...] = (
+    take_mail,
+    lambda p: shadow.shelve(p.journal),
+)
+
 
 def run_once(config: Config, *, archive_factory: Callable[[], Archive] | None = None,
              transport_factory: Callable[[], stage.Transport] | None = None,
-             clock: Clock = SYSTEM) -> RunReport:
-    """Everything one cron run does; outages are collected, the other steps still run."""
+             clock: Clock = SYSTEM, dry_run: bool = False) -> RunReport:
+    """Everything one cron run does; outages are collected, the other steps still run.
+
+    `dry_run`: this one pass is a shadow pass, whatever `mailbot.mode` says.
+    """
     with single_instance(config.path(config.mailbot.lock_file)):
         journal = Journal(config.path(config.mailbot.journal), clock)
         try:
             p = Pass(config, journal, archive_factory or (lambda: open_archive(config)),
-                     transport_factory or (lambda: stage.open_transport(config)), clock)
+                     transport_factory or (lambda: stage.open_transport(config)), clock,
+                     shadow=dry_run or config.mailbot.mode == "shadow")
             return _run(p)
         finally:
             journal.close()
 
 
 def _run(p: Pass) -> RunReport:
-    for step in STEPS:
+    if p.shadow:
+        shadow.begin(p.journal)
+    else:
+        shadow.go_live(p.journal)
+    for step in SHADOW_STEPS if p.shadow else STEPS:
         try:
             step(p)
         except OutageError as exc:
@@ -189,6 +217,10 @@ def _run(p: Pass) -> RunReport:
 def _remember(p: Pass) -> None:
     """What stopped this run, for `mailbot attention` (the last run's word only)."""
     problems = [str(o) for o in p.report.outages] + ([str(p.refused)] if p.refused else [])
+    now = stamp(p.clock.now())
     with p.journal.transaction():
-        p.journal.set_meta("last_run", json.dumps({"at": stamp(p.clock.now()),
-                                                   "problems": problems}))
+        p.journal.set_meta("last_run", json.dumps({"at": now, "problems": problems,
+                                                   "shadow": p.shadow}))
+        if not problems:
+            p.journal.set_meta(health.LAST_OK, now)
+    health.after_run(p.config, p.journal, p.clock.now())

@@ -156,19 +156,19 @@ def _answer(rec: Recorder, message: int, d: plan.Disposition) -> None:
                                 queued_at=rec.clock.now())
     rec.journal.enqueue(mail, request=request, job=None, message=message,
                         held=held_kind(rec.config, mail.kind))
-    _log_request(request, d)
+    _log_request(rec, request, d)
 
 
 def _stage(rec: Recorder, message: int, d: plan.Disposition) -> None:
     assert isinstance(d, plan.Staged)
     request = rec.journal.record_request(message, d.request, d.verdict, RequestState.STAGING)
     rec.journal.add_job(request, d.command)
-    _log_request(request, d)
+    _log_request(rec, request, d)
 
 
-def _log_request(request: int, d: plan.Judged) -> None:
+def _log_request(rec: Recorder, request: int, d: plan.Judged) -> None:
     log.info("request %d %s ticket %s: %s (%s)", request, d.request.mous, d.request.ticket,
-             d.verdict.code.value, d.verdict.check)
+             rec.config.verdict_text(d.verdict.code.value), d.verdict.check)
 
 
 def _never(rec: Recorder, message: int, d: plan.Disposition) -> None:

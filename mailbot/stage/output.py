@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 from mailbot.model import Request, StagingResult
@@ -16,7 +17,10 @@ from mailbot.model import Request, StagingResult
 _START_URL = re.compile(r"The staging directory will be accessible at\s+(\S+)")
 # Seen both on one line and as "completed\nat URL".
 _END_URL = re.compile(r"Staging of calibrated MS\(s\) for ([^\n]*?)completed\s+at\s+(\S+)")
-_DELETION = re.compile(r"Data will be deleted\s+\d+\s+days from\s+([^\n]+?)\s*unless")
+_DELETION = re.compile(r"Data will be deleted\s+(\d+)\s+days from\s+([^\n]+?)\s*unless")
+# DATE as `date` prints it: "Fri Sep 27 14:04:04 UTC 2019" (any zone word, or none).
+_DATE = re.compile(r"[A-Za-z]{3}\s+([A-Za-z]{3})\s+(\d{1,2})\s+[\d:]+\s+(?:\S+\s+)?(\d{4})")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _CALFIELD_NOTICE = re.compile(r"^\*\*\* Based on your selection, only data for field .*\*\*\*$")
 _RHEL5_NOTICE = "Old project, using RHEL5 build of CASA."
 _REUSED = re.compile(r"Found pre-existing\s+(\S+)")
@@ -81,7 +85,7 @@ def parse_output(output: str, exit_status: int | None,
     return StagingResult(
         ok=ok,
         url=ends[-1] if ok else None,
-        deletion_date=deletion.group(1) if deletion else None,
+        deletion_date=_deletion_day(deletion.group(1), deletion.group(2)) if deletion else None,
         exit_status=exit_status,
         problems=problems,
         ebs=ebs,
@@ -91,6 +95,19 @@ def parse_output(output: str, exit_status: int | None,
         failed_dir=failed.group(1) if failed else None,
         workdir=workdir.group(1) if workdir else None,
     )
+
+
+def _deletion_day(days: str, stamp: str) -> str | None:
+    """The day (ISO) "deleted N days from DATE" means; None when DATE is not `date`'s."""
+    match = _DATE.fullmatch(stamp.strip())
+    if not match or match.group(1).title() not in _MONTHS:
+        return None
+    month = _MONTHS.index(match.group(1).title()) + 1
+    try:
+        start = date(int(match.group(3)), month, int(match.group(2)))
+    except ValueError:
+        return None
+    return (start + timedelta(days=int(days))).isoformat()
 
 
 def _foreign(named: str, expected: Expected) -> tuple[str, ...]:

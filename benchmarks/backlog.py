@@ -1,0 +1,108 @@
+"""B1 (a backlog in one run, beside the I/O floor), B2 (an idle run, long vs short history)
+and B2' (per-mail intake cost early vs late in the backlog)."""
+
+from __future__ import annotations
+
+import itertools
+import smtplib
+import statistics
+import time
+from datetime import datetime
+from pathlib import Path
+
+from benchmarks.common import (
+    AOG,
+    Row,
+    Servers,
+    append_all,
+    bot_env,
+    installation,
+    run_bot,
+    verdict_request,
+)
+
+BATCH = 200
+KEYWORD = "$BenchFloor"
+
+
+def floor(found: Servers) -> float:
+    """Seconds for what any reader of the same mails must do: batched FETCH, one SMTP
+    connection sending one mail of the same size per mail, batched STORE of a keyword."""
+    client = found.imap.client()
+    smtp = smtplib.SMTP(found.smtp.host, found.smtp.port, timeout=30)
+    try:
+        start = time.perf_counter()
+        client.select_folder("INBOX")
+        uids = client.search(["ALL"])
+        for at in range(0, len(uids), BATCH):
+            chunk = uids[at:at + BATCH]
+            fetched = client.fetch(chunk, [b"BODY.PEEK[]"])
+            for uid in chunk:
+                smtp.sendmail(AOG, ["user@example.org"], fetched[uid][b"BODY[]"])
+            client.add_flags(chunk, [KEYWORD.encode()])
+        elapsed = time.perf_counter() - start
+    finally:
+        smtp.quit()
+        client.logout()
+    return elapsed
+
+
+def b1(found: Servers, mails: int) -> tuple[Row, Path]:
+    """The backlog, floor first (it leaves the mails as they were but for its keyword)."""
+    found.imap.reset()
+    append_all(found.imap, [verdict_request(n) for n in range(mails)])
+    found.smtp.clear()
+    floor_s = floor(found)
+    found.smtp.clear()
+    config = installation(found.tmp / "b1", found)
+    bot_s, _ = run_bot(config, bot_env(found))
+    sent = len(found.smtp.messages)
+    if sent != mails:
+        raise RuntimeError(f"B1: {mails} requests, {sent} replies")
+    ratio = floor_s / bot_s
+    row = Row("B1", f"one `mailbot run` over {mails:,} verdict requests",
+              f"{bot_s:.1f} s ({mails / bot_s:.0f} mails/s)",
+              f"floor {floor_s:.1f} s ({mails / floor_s:.0f}/s): batched FETCH, one SMTP"
+              " connection, batched STORE", f"floor/bot {ratio:.2f} ≥ 0.5", ratio >= 0.5,
+              {"bot_s": bot_s, "floor_s": floor_s, "ratio": ratio})
+    return row, config
+
+
+def b2_intake(config: Path, mails: int) -> Row:
+    """B2': when the log says each request was recorded, first tenth vs last tenth (the
+    journal keeps whole seconds only)."""
+    lines = (config.parent / "mailbot.log").read_text().splitlines()
+    stamps = [datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f") for line in lines
+              if " mailbot.run.record: request " in line]
+    gaps = [(b - a).total_seconds() * 1e3 for a, b in itertools.pairwise(stamps)]
+    tenth = max(1, len(gaps) // 10)
+    first, last = statistics.median(gaps[:tenth]), statistics.median(gaps[-tenth:])
+    ratio = last / first if first else float("inf")
+    return Row("B2'", f"per-mail intake, first vs last 10% of a {mails:,} backlog",
+               f"{first:.1f} → {last:.1f} ms ({ratio:.2f}×)", "—", "flat: ≤ 1.1×",
+               ratio <= 1.1, {"first_ms": first, "last_ms": last, "ratio": ratio})
+
+
+def b2_idle(found: Servers, long_config: Path, history: int, repeat: int) -> Row:
+    """An idle run with `history` mails processed (its mailbox as B1 left it), beside one
+    with 100 processed in a mailbox of their own."""
+    env = bot_env(found)
+    run_bot(long_config, env)  # warm the page cache as cron's runs keep it warm
+    long_runs = [run_bot(long_config, env) for _ in range(repeat)]
+    found.imap.reset()
+    append_all(found.imap, [verdict_request(n) for n in range(100)])
+    short_config = installation(found.tmp / "b2-short", found)
+    run_bot(short_config, env)
+    run_bot(short_config, env)
+    short_runs = [run_bot(short_config, env) for _ in range(repeat)]
+    short_s = statistics.median(s for s, _ in short_runs)
+    long_s = statistics.median(s for s, _ in long_runs)
+    short_rss = max(r for _, r in short_runs)
+    long_rss = max(r for _, r in long_runs)
+    ratio = long_s / short_s
+    met = ratio <= 1.2 and long_s < 0.3 and long_rss <= short_rss * 1.1
+    return Row("B2", f"idle run, {history:,} vs 100 processed",
+               f"{long_s:.2f} s vs {short_s:.2f} s ({ratio:.2f}×); RSS {long_rss:.0f} vs"
+               f" {short_rss:.0f} MiB", "—", "≤ 1.2×, RSS flat, < 0.3 s", met,
+               {"long_s": long_s, "short_s": short_s, "ratio": ratio,
+                "long_rss_mib": long_rss, "short_rss_mib": short_rss})
