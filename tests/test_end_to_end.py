@@ -42,9 +42,11 @@ ARC = "arc.contact@example.org"
 URL = re.compile(r"https?://\S+/preview/[0-9a-f]{32}")
 
 
-def write_config(tmp: Path, imap: ImapServer, smtp: SmtpServer, sshd: SshServer) -> Path:
+def write_config(tmp: Path, imap: ImapServer, smtp: SmtpServer, sshd: SshServer,
+                 **general: object) -> Path:
+    """Settings for the real servers; `general` adds to `[mailbot]` (e.g. mode)."""
     return write_settings(tmp / "mailbot.toml", {
-        "mailbot": {"data_dir": tmp, "cutover": PAST},
+        "mailbot": {"data_dir": tmp, "cutover": PAST, **general},
         "addresses": {"aog": AOG, "maintainer": MAINTAINER, "no_reply": NO_REPLY},
         "inbox": {"sources": ["imap"], "imap": imap_table(imap)},
         "archive": {"url": f"sqlite:///{tmp}/alma.sqlite"},

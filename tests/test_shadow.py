@@ -9,9 +9,6 @@ shadowed mail is never sent, its stagings never launched.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from email import message_from_bytes
 from pathlib import Path
 
@@ -25,15 +22,8 @@ from mailbot.states import JobState, MailState
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import SmtpServer
 from tests.servers.sshd import SshServer
-from tests.settings import (
-    PAST,
-    changed,
-    imap_table,
-    simulator_command,
-    smtp_table,
-    ssh_table,
-    write_settings,
-)
+from tests.settings import changed
+from tests.test_end_to_end import mailbot, write_config
 
 AOG = "aog@example.org"
 MAINTAINER = "maintainer@example.org"
@@ -41,22 +31,8 @@ CASES = demo_archive.DEMO_CASES
 
 
 def _settings(tmp: Path, imap: ImapServer, smtp: SmtpServer, sshd: SshServer) -> Path:
-    return write_settings(tmp / "mailbot.toml", {
-        "mailbot": {"data_dir": tmp, "cutover": PAST, "mode": "shadow"},
-        "addresses": {"aog": AOG, "maintainer": MAINTAINER},
-        "inbox": {"sources": ["imap"], "imap": imap_table(imap)},
-        "archive": {"url": f"sqlite:///{tmp}/alma.sqlite"},
-        "staging": {"transport": "ssh", "command": simulator_command(tmp / "staging", 0.1),
-                    "jobs_dir": tmp / "jobs", "ssh": ssh_table(sshd)},
-        "outbox": {"transport": "smtp", "smtp": smtp_table(smtp),
-                   "review": {"copy_to": "imap", "imap_folder": "Mailbot/Sent"}},
-    })
+    return write_config(tmp, imap, smtp, sshd, mode="shadow")
 
-
-def _mailbot(config: Path, *args: str, password: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MAILBOT_IMAP_PASSWORD": password}
-    return subprocess.run([sys.executable, "-m", "mailbot", "--config", str(config), *args],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 def _flags(imap: ImapServer) -> tuple[dict[int, tuple[bytes, ...]], list[str]]:
@@ -94,7 +70,7 @@ def test_a_shadow_pass_touches_nothing_and_reports_every_request(
         config.write_text(config.read_text().replace('mode = "shadow"', 'mode = "live"'))
     before, logins = _flags(imap), _launches(sshd)
 
-    done = _mailbot(config, "run", *(["--dry-run"] if how == "dry-run" else []),
+    done = mailbot(config, "run", *(["--dry-run"] if how == "dry-run" else []),
                     password=imap.password)
 
     assert done.returncode == 0, done.stderr
@@ -102,7 +78,7 @@ def test_a_shadow_pass_touches_nothing_and_reports_every_request(
     assert _launches(sshd) == logins
     assert not (tmp_path / "jobs").exists() and not (tmp_path / "staging").exists()
     assert _flags(imap) == before  # no \Seen, no keyword, nothing moved, no review folder
-    report = _mailbot(config, "shadow-report", password=imap.password)
+    report = mailbot(config, "shadow-report", password=imap.password)
     assert report.returncode == 0, report.stderr
     blocks = report.stdout.split("\n\n")
     assert len(blocks) == len(CASES)
