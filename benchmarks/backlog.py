@@ -1,5 +1,5 @@
-"""B1 (a backlog in one run, beside the I/O floor), B2 (an idle run, long vs short history)
-and B2' (per-mail intake cost early vs late in the backlog)."""
+"""B1 (a backlog in one run, beside the I/O floor), B2' (per-mail intake cost early vs late
+in a long backlog) and B2 (an idle run on that long history vs a short one)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def floor(found: Servers) -> float:
     return elapsed
 
 
-def b1(found: Servers, mails: int) -> tuple[Row, Path]:
+def b1(found: Servers, mails: int) -> Row:
     """The backlog, floor first (it leaves the mails as they were but for its keyword)."""
     found.imap.reset()
     append_all(found.imap, [verdict_request(n) for n in range(mails)])
@@ -65,7 +65,22 @@ def b1(found: Servers, mails: int) -> tuple[Row, Path]:
               f"floor {floor_s:.1f} s ({mails / floor_s:.0f}/s): batched FETCH, one SMTP"
               " connection, batched STORE", f"floor/bot {ratio:.2f} ≥ 0.5", ratio >= 0.5,
               {"bot_s": bot_s, "floor_s": floor_s, "ratio": ratio})
-    return row, config
+    return row
+
+
+def history(found: Servers, mails: int) -> Path:
+    """A mailbox and journal that have seen `mails` requests: all in one backlog run (what
+    B2' reads), its replies sent and copied for review. The installation's settings."""
+    found.imap.reset()
+    append_all(found.imap, [verdict_request(n) for n in range(mails)])
+    found.smtp.clear()
+    config = installation(found.tmp / "history", found)
+    run_bot(config, bot_env(found))
+    sent = len(found.smtp.messages)
+    found.smtp.clear()
+    if sent != mails:
+        raise RuntimeError(f"history: {mails} requests, {sent} replies")
+    return config
 
 
 def b2_intake(config: Path, mails: int) -> Row:
@@ -84,8 +99,8 @@ def b2_intake(config: Path, mails: int) -> Row:
 
 
 def b2_idle(found: Servers, long_config: Path, history: int, repeat: int) -> Row:
-    """An idle run with `history` mails processed (its mailbox as B1 left it), beside one
-    with 100 processed in a mailbox of their own."""
+    """An idle run with `history` mails processed (its mailbox as the backlog left it),
+    beside one with 100 processed in a mailbox of their own."""
     env = bot_env(found)
     run_bot(long_config, env)  # warm the page cache as cron's runs keep it warm
     long_runs = [run_bot(long_config, env) for _ in range(repeat)]

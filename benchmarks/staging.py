@@ -58,9 +58,9 @@ def _seed(archive: Path) -> None:
             demo_archive._insert_deliveries(db, n, mous, 40121, date(2099, 1, 1))
 
 
-def ideal_makespan() -> float:
+def ideal_makespan(jobs: list[tuple[str, float]] = JOBS) -> float:
     """The queue's schedule with no overhead: FIFO, skipping a job whose MOUS runs."""
-    now, waiting = 0.0, list(JOBS)
+    now, waiting = 0.0, list(jobs)
     running: list[tuple[str, float]] = []
     while waiting or running:
         busy = {m for m, _ in running}
@@ -87,13 +87,20 @@ def _setup(found: Servers) -> Path:
     return installation(directory, found, command=str(wrapper))
 
 
-def _jobs(journal: Path) -> list[tuple[str, str, str | None, str | None]]:
+Job = tuple[str, str, str | None, str | None, str | None]  # MOUS, state, started, finished, dir
+
+
+def _jobs(journal: Path) -> list[Job]:
     with closing(sqlite3.connect(f"{journal.as_uri()}?mode=ro", uri=True, timeout=30)) as db:
-        return db.execute("SELECT r.mous, j.state, j.started, j.finished FROM jobs j"
-                          " JOIN requests r ON r.id = j.request ORDER BY j.id").fetchall()
+        try:
+            return db.execute("SELECT r.mous, j.state, j.started, j.finished, j.job_dir"
+                              " FROM jobs j JOIN requests r ON r.id = j.request"
+                              " ORDER BY j.id").fetchall()
+        except sqlite3.OperationalError:  # the bot created the file, not yet its tables
+            return []
 
 
-def _follow(config: Path, env: dict[str, str]) -> list[tuple[str, str, str | None, str | None]]:
+def _follow(config: Path, env: dict[str, str]) -> list[Job]:
     journal = config.parent / "journal.sqlite"
     watch = subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(config), "watch",
                               "--interval", str(INTERVAL)], env=env,
@@ -104,11 +111,17 @@ def _follow(config: Path, env: dict[str, str]) -> list[tuple[str, str, str | Non
             jobs = _jobs(journal) if journal.exists() else []
             if len(jobs) == len(JOBS) and all(j[3] for j in jobs):
                 return jobs
-            time.sleep(0.1)  # polls the journal; the figures come from its timestamps
+            time.sleep(0.1)  # polls the journal; the figures come from the job files
         raise TimeoutError(f"B6: stagings not done: {jobs}")
     finally:
         watch.send_signal(signal.SIGTERM)
         watch.wait(TIMEOUT)
+
+
+def _on_host(job_dir: str) -> tuple[float, float]:
+    """When a job ran on the staging host: its wrapper's `mkdir started`, its `rc` written
+    (the journal's stamps are whole seconds: too coarse for a 22 s schedule)."""
+    return (Path(job_dir, "started").stat().st_mtime, Path(job_dir, "rc").stat().st_mtime)
 
 
 def b6(found: Servers) -> Row:
@@ -119,18 +132,23 @@ def b6(found: Servers) -> Row:
                                          aog=AOG, maintainer=MAINTAINER)
                             for n, (s, _) in enumerate(JOBS)])
     jobs = _follow(config, bot_env(found))
-    spans = [(m, datetime.fromisoformat(s or ""), datetime.fromisoformat(f or ""))
-             for m, _, s, f in jobs]
-    first = min(s for _, s, _ in spans)
-    makespan = (max(f for _, _, f in spans) - first).total_seconds()
-    same = sorted((s, f) for m, s, f in spans if m == _uid("675"))
-    overlap = max(0.0, (same[0][1] - same[1][0]).total_seconds())
-    ideal = ideal_makespan()
+    spans = [(m, *_on_host(d or "")) for m, _, _, _, d in jobs]
+    makespan = max(end for _, _, end in spans) - min(start for _, start, _ in spans)
+    same = sorted((start, end) for m, start, end in spans if m == _uid("675"))
+    overlap = max(0.0, same[0][1] - same[1][0])
+    # The same queue with the times the jobs took on the host (the simulator's own start-up
+    # included), each started the instant a slot freed: what the bot's scheduling costs.
+    ideal = ideal_makespan([(m, end - start) for m, start, end in spans])
     use = ideal / makespan
+    journal = [(datetime.fromisoformat(s or ""), datetime.fromisoformat(f or ""))
+               for _, _, s, f, _ in jobs]
+    coarse = (max(f for _, f in journal) - min(s for s, _ in journal)).total_seconds()
     return Row("B6", f"{len(JOBS)} stagings of 3 durations, 2 of one MOUS, {SLOTS} slots,"
                f" simulator over sshd, watch --interval {INTERVAL}",
                f"{makespan:.1f} s: slot use {use:.2f}, same-MOUS overlap {overlap:.1f} s",
-               f"ideal schedule {ideal:.1f} s", "slot use ≥ 0.95, 0 same-MOUS overlap",
+               f"ideal schedule of the jobs' run times {ideal:.1f} s"
+               f" (nominal {ideal_makespan():.1f} s)", "slot use ≥ 0.95, 0 same-MOUS overlap",
                use >= 0.95 and overlap == 0 and all(j[1] == "succeeded" for j in jobs),
                {"makespan_s": makespan, "ideal_s": ideal, "slot_use": use,
-                "overlap_s": overlap})
+                "overlap_s": overlap, "nominal_ideal_s": ideal_makespan(),
+                "journal_makespan_s": coarse})

@@ -3,14 +3,13 @@ B5 (pure parse throughput over tests/emails/, beside the stdlib's own parse)."""
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.bench_grammar import CORPUS, baseline, throughput
-from benchmarks.common import ROOT, Row, timed
+from benchmarks.common import Row, python_env, timed
 from mailbot.config import Config
 from mailbot.grammar import parse_message
 
@@ -22,7 +21,7 @@ def _median_seconds(argv: list[str], env: dict[str, str], repeat: int) -> float:
 
 def b4(home: Path, repeat: int) -> Row:
     """Start-up cost as multiples of a bare interpreter's, measured alternately."""
-    env = {**os.environ, "MAILBOT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    env = python_env(MAILBOT_HOME=str(home))
     env.pop("MAILBOT_CONFIG", None)  # the embedded setup under MAILBOT_HOME
     bot = [sys.executable, "-m", "mailbot"]
     timed([*bot, "run"], env)  # the first run sets the embedded setup up

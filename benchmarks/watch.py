@@ -74,8 +74,8 @@ def _wait_copied(journal: Path, n: int) -> None:
 
 
 def _wait_idling(log: Path, n: int) -> None:
-    """Until the bot said `n` times that it idles: a mail appended before that waits for
-    the next interval (`watch` does not look for mail that came in between)."""
+    """Until the bot said `n` times that it idles: each sample measures the IDLE path (a
+    mail appended earlier is found by the check `watch` makes before IDLE, not timed here)."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         if log.exists() and log.read_text(errors="replace").count("idling on") >= n:

@@ -34,8 +34,8 @@ from mailbot.config import Config
 from mailbot.errors import MailbotError, UsageError
 from mailbot.inbox import Channel, Incoming
 from mailbot.journal import Journal
+from mailbot.mailview import readable as decoded
 from mailbot.model import Malformed, NotARequest, OutgoingMail, Parsed, Request
-from mailbot.outbox import readable as decoded
 from mailbot.plan import (
     Answered,
     Disposition,

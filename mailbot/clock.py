@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -20,11 +19,16 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-@dataclass
 class FixedClock:
     """A clock that moves only when told to (tests, `mailbot check --today`)."""
 
-    at: datetime
+    # A plain class: every command imports this module, and `dataclasses` (with
+    # `inspect`) would be a fifth of what `mailbot --version` may cost.
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __repr__(self) -> str:
+        return f"FixedClock({self.at!r})"
 
     def now(self) -> datetime:
         return self.at

@@ -21,16 +21,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbot.addresses import Contacts
 from mailbot.errors import ConfigError
 from mailbot.limits import Limits, check_limits
-from mailbot.reply import SHIPPED_TEMPLATES, ReplySettings, Templates
-from mailbot.reply.headers import addr_spec
 from mailbot.tables import DATA_DIR, LOCAL, build, path_setting, read_toml, resolved, table
 from mailbot.thresholds import Health
+
+if TYPE_CHECKING:  # the replies (and Jinja2) are loaded by what renders one, not by every command
+    from mailbot.reply import ReplySettings, Templates
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -183,6 +184,9 @@ class Review:
     # "directory" (.eml files), or "none".
     copy_to: CopyTo = "directory"
     imap_folder: str = "Mailbot/Sent"
+    # A subfolder per month of sending ("Mailbot/Sent/2026-12"): a folder that only grows
+    # makes every APPEND slower as years pass, and a month is what AOG reviews at a time.
+    per_month: bool = True
     # Kinds of mail held until `mailbot outbox approve`.
     hold: tuple[MailKind, ...] = ()
 
@@ -295,6 +299,8 @@ class Config:
     @functools.cached_property
     def reply_settings(self) -> ReplySettings:
         """What the replies read of these settings, and nothing else."""
+        from mailbot.reply import ReplySettings
+
         a, r = self.addresses, self.replies
         return ReplySettings(
             aog=a.aog, aog_name=a.aog_name, maintainer=a.maintainer, no_reply=a.no_reply,
@@ -309,6 +315,8 @@ class Config:
     @functools.cached_property
     def templates(self) -> Templates:
         """The reply templates, read by one Jinja2 environment for as long as this lives."""
+        from mailbot.reply import SHIPPED_TEMPLATES, Templates
+
         configured = self.replies.templates_dir
         return Templates(Path(configured) if configured else SHIPPED_TEMPLATES)
 
@@ -363,6 +371,8 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
 
 def _validate(config: Config) -> None:
     """What no single setting's type says: settings that must agree, values in range."""
+    from mailbot.reply.headers import addr_spec  # here: the embedded setup is not checked
+
     if "triggers" in config.inbox.sources and not config.inbox.triggers.path.strip():
         raise ConfigError("inbox.sources has \"triggers\" but inbox.triggers.path is empty")
     if config.staging.slots < 1:

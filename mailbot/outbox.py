@@ -13,13 +13,18 @@ the same Message-ID (derived from the
 request and the kind of mail), so mail clients and archives fold the copies.
 Only a death inside that window makes a recipient see a mail twice. Measured
 by `benchmarks/bench_outbox.py` (local SMTP server on loopback, journal on an
-ext4 disk with `synchronous=FULL`, 2-core machine, 3 runs of 400 mails): the
+ext4 disk with `synchronous=FULL` at the time, 2-core machine, 3 runs of 400 mails): the
 window (end of DATA to committed mark) has a median of 0.7-1.0 ms and a p99
 of 10-12 ms, 0.4-0.5 times the loopback SMTP transaction at the median (a
 real relay over the network takes longer, so the ratio only gets smaller);
 with the journal on tmpfs the window is 0.1 ms. Writing the mark before DATA
 instead would turn the same window into a lost mail: a duplicate with the
 same Message-ID is the safer side.
+
+A commit survives the process's death at once (WAL, `synchronous=NORMAL`); it
+reaches the disk itself before the first mail of a flush leaves (so the request
+behind every mail does) and then every `DURABLE_EVERY` mails: only a power cut
+or a kernel crash, never a killed process, can widen the window above to those.
 
 A temporary refusal (4xx) leaves the mail queued with its error for the next
 run; a permanent one (5xx) marks it `failed` for AOG to look at; a server that
@@ -40,27 +45,21 @@ After sending, `mailbot.review` stores a copy of each sent mail where AOG reads 
 from __future__ import annotations
 
 import contextlib
-import email
-import email.policy
 import hashlib
 import json
 import logging
 import os
 import re
-import smtplib
-import ssl
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import getaddresses
 from pathlib import Path
+from typing import Protocol
 
 from mailbot import config as cfg
 from mailbot import faults
-from mailbot.errors import ConfigError, MailbotError, SmtpError
+from mailbot.errors import MailbotError
 from mailbot.journal import Journal, MailRecord, Refusal
-from mailbot.retry import ConnectRetry
 from mailbot.states import MailState
 
 log = logging.getLogger(__name__)
@@ -71,8 +70,10 @@ Trace = Callable[[str, MailRecord], None]
 
 # A Bcc header line with its continuation lines (header block only).
 _BCC_FIELD = re.compile(rb"^bcc[ \t]*:.*\r?\n(?:[ \t].*\r?\n)*", re.IGNORECASE | re.MULTILINE)
-# "421 closing transmission channel": smtplib drops the connection after it.
-_CLOSING = 421
+# Each `sent` mark is its own commit, made before the next mail goes out, so a killed
+# process re-sends at most the one mail in flight. Those commits reach the disk (fsync)
+# every this many mails: a power cut can re-send at most these, with their Message-IDs.
+DURABLE_EVERY = 20
 
 
 @dataclass
@@ -81,94 +82,6 @@ class FlushReport:
     failed: list[int] = field(default_factory=list)  # permanently refused
     deferred: list[int] = field(default_factory=list)  # temporary refusal: next run
     held: int = 0
-
-
-def _transient_smtp(exc: BaseException) -> bool:
-    """Worth another connect/login attempt: network faults and 4xx replies only."""
-    if isinstance(exc, ssl.SSLError):
-        # A failed certificate check or TLS handshake will fail the same way again;
-        # only a connection cut during the handshake is worth retrying.
-        return isinstance(exc, ssl.SSLEOFError)
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return False
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return 400 <= exc.smtp_code < 500
-    return isinstance(exc, OSError | smtplib.SMTPException)
-
-
-def _reply_text(exc: smtplib.SMTPResponseException) -> str:
-    text = exc.smtp_error
-    text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
-    return f"{exc.smtp_code} {text}"
-
-
-def smtp_password(s: cfg.Smtp) -> str | None:
-    """The AUTH password from the environment; None when no AUTH is configured."""
-    if not s.user:
-        return None
-    password = cfg.secret(s.password_env)
-    if not password:
-        raise ConfigError(
-            f"outbox.smtp.user is {s.user!r} but ${s.password_env} (or ${s.password_env}_FILE)"
-            " is not set"
-        )
-    return password
-
-
-def connect_smtp(s: cfg.Smtp) -> smtplib.SMTP:
-    """One connection per run; connect and login retried, never DATA."""
-    context = ssl.create_default_context(cafile=s.ca_file or None)
-    password = smtp_password(s)
-    retry = ConnectRetry(f"SMTP server {s.host}:{s.port}", s.retry_seconds, _transient_smtp)
-    try:
-        return retry(lambda: _open_smtp(s, context, password))
-    except (OSError, smtplib.SMTPException) as exc:
-        raise _connect_fault(s, exc, retry.summary) from exc
-
-
-def _open_smtp(s: cfg.Smtp, context: ssl.SSLContext, password: str | None) -> smtplib.SMTP:
-    """One attempt: connect, EHLO, STARTTLS when asked, AUTH when configured."""
-    client: smtplib.SMTP
-    if s.security == "ssl":
-        client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
-    else:
-        client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-    try:
-        client.ehlo()
-        if s.security == "starttls":
-            # Raises SMTPNotSupportedError when not offered: never fall back to plain.
-            client.starttls(context=context)
-            client.ehlo()
-        if password is not None:
-            client.login(s.user, password)
-    except BaseException:
-        client.close()
-        raise
-    return client
-
-
-def _connect_fault(s: cfg.Smtp, exc: OSError | smtplib.SMTPException,
-                   tried: str) -> MailbotError:
-    """An outage (SmtpError, retried at the next run) or a setting to fix (MailbotError)."""
-    where = f"{s.host}:{s.port}"
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        if 400 <= exc.smtp_code < 500:
-            return SmtpError(f"{where}: login failed for now: {_reply_text(exc)}")
-        return MailbotError(f"SMTP login refused for {s.user!r} at {where}: {_reply_text(exc)}"
-                            f" (check ${s.password_env}); nothing sent")
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return MailbotError(f"SMTP certificate of {where} not trusted: {exc.verify_message}"
-                            " (outbox.smtp.ca_file names the CA to trust); nothing sent")
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return MailbotError(
-            f"SMTP server {where} does not support what outbox.smtp asks for"
-            f" (security {s.security!r}{', AUTH' if s.user else ''}): {exc}; nothing sent")
-    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
-        return MailbotError(
-            f"TLS with SMTP server {where} failed: {exc.reason or exc}"
-            f" (is outbox.smtp.security = {s.security!r} right for port {s.port}?);"
-            " nothing sent")
-    return SmtpError(f"{where}: {exc} ({tried})")
 
 
 def without_bcc(data: bytes) -> bytes:
@@ -204,33 +117,52 @@ def write_eml(directory: Path, mail: MailRecord) -> Path:
     return directory / (stem + ".eml")
 
 
-class _Delivery:
-    """Sends one mail; the SMTP connection is opened on first use."""
+@dataclass(frozen=True)
+class Accepted:
+    """The server took the mail; `refused`: recipients it refused while taking it."""
 
-    def __init__(self, config: cfg.Config) -> None:
-        self.config = config
-        self.smtp: smtplib.SMTP | None = None
+    refused: tuple[Refusal, ...] = ()
 
-    def send(self, mail: MailRecord) -> dict[str, tuple[int, bytes]]:
-        """Transmit; returns the recipients the server refused while accepting the mail."""
-        if self.config.outbox.transport == "directory":
-            directory = self.config.path(self.config.outbox.directory)
-            try:
-                write_eml(directory, mail)
-            except OSError as exc:
-                raise MailbotError(f"cannot write outgoing mail to {directory}: {exc}") from exc
-            return {}
-        if self.smtp is None:
-            self.smtp = connect_smtp(self.config.outbox.smtp)
-        # sendmail, not send_message: the bytes go out exactly as stored.
-        return self.smtp.sendmail(mail.mail_from, list(mail.rcpt_to), without_bcc(mail.data))
+
+@dataclass(frozen=True)
+class Refused:
+    """The server refused the mail: for good (`permanent`) or for now. `lost`: the
+    server closed the connection with that reply, which ends the flush."""
+
+    error: str
+    permanent: bool
+    lost: MailbotError | None = None
+
+
+class Delivery(Protocol):
+    def send(self, mail: MailRecord) -> Accepted | Refused: ...
+    def close(self) -> None: ...
+
+
+class DirectoryDelivery:
+    """`outbox.transport = "directory"`: each mail written as a file, for a person or a
+    mail system to pick up."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, mail: MailRecord) -> Accepted | Refused:
+        try:
+            write_eml(self.directory, mail)
+        except OSError as exc:
+            raise MailbotError(f"cannot write outgoing mail to {self.directory}: {exc}") from exc
+        return Accepted()
 
     def close(self) -> None:
-        if self.smtp is not None:
-            try:
-                self.smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                self.smtp.close()
+        pass
+
+
+def delivery(config: cfg.Config) -> Delivery:
+    if config.outbox.transport == "directory":
+        return DirectoryDelivery(config.path(config.outbox.directory))
+    from mailbot.smtp import SmtpDelivery  # smtplib and TLS only when mail goes by SMTP
+
+    return SmtpDelivery(config.outbox.smtp)
 
 
 def flush(config: cfg.Config, journal: Journal, *, trace: Trace | None = None) -> FlushReport:
@@ -238,9 +170,14 @@ def flush(config: cfg.Config, journal: Journal, *, trace: Trace | None = None) -
     report = FlushReport(held=len(journal.outbox(MailState.HELD)))
     note = trace or (lambda _event, _mail: None)
     _requeue_interrupted(journal)
-    delivery = _Delivery(config)
+    queued = journal.outbox(MailState.QUEUED)
+    if not queued:
+        return report
+    # What caused each mail (the request, its verdict) is on disk before the mail leaves.
+    journal.durable()
+    out = delivery(config)
     try:
-        for mail in journal.outbox(MailState.QUEUED):
+        for mail in queued:
             with journal.transaction():
                 claimed = journal.claim_for_sending(mail.id)
             if not claimed:
@@ -248,21 +185,33 @@ def flush(config: cfg.Config, journal: Journal, *, trace: Trace | None = None) -
             note("sending", mail)
             faults.reached(faults.Point.SENDING)
             with _unclaimed_on_fault(journal, mail):
-                outcome, refused = _deliver(config, journal, delivery, mail)
-            if outcome is None:
-                note("accepted", mail)
-                faults.reached(faults.Point.ACCEPTED)
-                with journal.transaction():
-                    journal.mark_sent(mail.id, refused)
-                note("marked", mail)
-                report.sent.append(mail.id)
-                log.info("sent %s mail %d %s to %s", mail.kind, mail.id, mail.message_id,
-                         ", ".join(mail.rcpt_to))
-            else:
-                (report.failed if outcome else report.deferred).append(mail.id)
+                outcome = out.send(mail)
+            if isinstance(outcome, Refused):
+                _refused(journal, mail, outcome, report)
+                continue
+            note("accepted", mail)
+            faults.reached(faults.Point.ACCEPTED)
+            with journal.transaction():
+                journal.mark_sent(mail.id, outcome.refused)
+            note("marked", mail)
+            _sent(journal, mail, outcome, report)
     finally:
-        delivery.close()
+        out.close()
+        journal.durable()
     return report
+
+
+def _sent(journal: Journal, mail: MailRecord, outcome: Accepted, report: FlushReport) -> None:
+    report.sent.append(mail.id)
+    if len(report.sent) % DURABLE_EVERY == 0:
+        journal.durable()
+    log.info("sent %s mail %d %s to %s", mail.kind, mail.id, mail.message_id,
+             ", ".join(mail.rcpt_to))
+    if outcome.refused:
+        # The others have it; re-sending would give them a second copy. AOG sees the
+        # refused ones in `mailbot attention` and tells them another way.
+        log.warning("mail %d (%s) sent, but refused for %s", mail.id, mail.subject,
+                    ", ".join(f"{r.address} ({r.reply})" for r in outcome.refused))
 
 
 @contextlib.contextmanager
@@ -287,72 +236,15 @@ def _requeue_interrupted(journal: Journal) -> None:
                  ", ".join(map(str, again)))
 
 
-def _deliver(config: cfg.Config, journal: Journal, delivery: _Delivery,
-             mail: MailRecord) -> tuple[bool | None, list[Refusal]]:
-    """(None, the recipients refused while the others got it) when accepted; else
-    (whether the refusal was permanent, []), the refusal being recorded on the mail."""
-    s = config.outbox.smtp
-    try:
-        refused = delivery.send(mail)
-    except smtplib.SMTPRecipientsRefused as exc:
-        # Every recipient refused: nobody got it, so a temporary refusal is retried whole.
-        replies = [f"{rcpt}: {code} {text.decode(errors='replace')}"
-                   for rcpt, (code, text) in exc.recipients.items()]
-        permanent = all(code >= 500 for code, _ in exc.recipients.values())
-        return _refused(journal, mail, "recipients refused: " + "; ".join(replies),
-                        permanent), []
-    except smtplib.SMTPResponseException as exc:
-        permanent = 500 <= exc.smtp_code < 600
-        _refused(journal, mail, _reply_text(exc), permanent)
-        if exc.smtp_code == _CLOSING:
-            raise SmtpError(f"{s.host}:{s.port}: {_reply_text(exc)}") from exc
-        return permanent, []
-    except (OSError, smtplib.SMTPException) as exc:
-        # Connection lost: if that was after DATA, the server may have the mail, and
-        # the next run sends it again (at least once, see the module docstring).
-        raise SmtpError(f"{s.host}:{s.port}: {exc}") from exc
-    # The others have it; re-sending would give them a second copy. AOG sees the
-    # refused ones in `mailbot attention` and tells them another way.
-    partial = [Refusal(rcpt, f"{code} {text.decode(errors='replace')}")
-               for rcpt, (code, text) in refused.items()]
-    if partial:
-        log.warning("mail %d (%s) sent, but refused for %s", mail.id, mail.subject,
-                    ", ".join(f"{r.address} ({r.reply})" for r in partial))
-    return None, partial
-
-
-def _refused(journal: Journal, mail: MailRecord, error: str, permanent: bool) -> bool:
+def _refused(journal: Journal, mail: MailRecord, refusal: Refused,
+             report: FlushReport) -> None:
     with journal.transaction():
-        journal.mark_attempt_failed(mail.id, error, permanent=permanent)
+        journal.mark_attempt_failed(mail.id, refusal.error, permanent=refusal.permanent)
     log.warning("mail %d (%s) %s: %s", mail.id, mail.subject,
-                "failed" if permanent else "deferred to the next run", error)
-    return permanent
-
-
-def envelope_recipients(mail: MailRecord) -> tuple[list[str], list[str]]:
-    """The envelope recipients named in To/Cc, and the others (the blind copies)."""
-    msg = email.message_from_bytes(mail.data, policy=email.policy.default)
-    named = {addr.strip().lower()
-             for _, addr in getaddresses([str(v) for h in ("To", "Cc")
-                                          for v in msg.get_all(h, [])])}
-    shown = [r for r in mail.rcpt_to if r.strip().lower() in named]
-    hidden = [r for r in mail.rcpt_to if r.strip().lower() not in named]
-    return shown, hidden
-
-
-def readable(data: bytes) -> tuple[list[tuple[str, str]], str]:
-    """Decoded header fields and the decoded text body of a mail, for a person to read."""
-    msg = email.message_from_bytes(data, policy=email.policy.default)
-    headers = [(name, " ".join(str(value).split())) for name, value in msg.items()]
-    part = msg.get_body(("plain",)) if isinstance(msg, EmailMessage) else None
-    if part is None:
-        return headers, "(no text part)\n"
-    try:
-        return headers, str(part.get_content())
-    except (LookupError, ValueError):  # unknown charset or encoding: show what is there
-        payload = part.get_payload(decode=True)
-        text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
-        return headers, text
+                "failed" if refusal.permanent else "deferred to the next run", refusal.error)
+    (report.failed if refusal.permanent else report.deferred).append(mail.id)
+    if refusal.lost is not None:
+        raise refusal.lost
 
 
 def held_kind(config: cfg.Config, kind: str) -> bool:

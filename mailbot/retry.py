@@ -13,15 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
+if TYPE_CHECKING:  # tenacity is imported by the first connect: an idle run makes none
+    from tenacity import RetryCallState
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +35,13 @@ class ConnectRetry:
         self.started = time.monotonic()
 
     def __call__(self, connect: Callable[[], T]) -> T:
+        from tenacity import (
+            Retrying,
+            retry_if_exception,
+            stop_before_delay,
+            wait_exponential_jitter,
+        )
+
         self.attempts, self.started = 0, time.monotonic()
         # Small first waits, so that even a short budget gets several attempts.
         first = min(1.0, self.seconds / 10) or 0.01

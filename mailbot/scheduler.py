@@ -20,6 +20,7 @@ from mailbot.errors import MailbotError
 from mailbot.journal import JobRecord, Journal
 from mailbot.model import OutgoingMail, StagingResult
 from mailbot.outbox import held_kind
+from mailbot.stage.jobs import still_running
 from mailbot.states import ACTIVE_JOB_STATES, JobState, RequestState
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,13 @@ def step(config: Config, journal: Journal, transport: stage.Transport) -> StepRe
     found there again by its job name, never started twice).
     """
     report = StepReport()
-    for job in journal.jobs(JobState.RUNNING):
-        _poll(config, journal, transport, job, report)
+    listed = journal.jobs(JobState.RUNNING)
+    # One command tells which run on as before; only the others are read in full.
+    steady = still_running(transport, [_launched(job) for job in listed],
+                           timeout=config.staging.ssh.command_timeout) if listed else set()
+    for job in listed:
+        if job.job_dir not in steady:
+            _poll(config, journal, transport, job, report)
     running = journal.jobs(JobState.RUNNING)
     busy = {journal.job_mous(j) for j in running}
     free = config.staging.slots - len(running)
@@ -95,11 +101,14 @@ def _start(config: Config, journal: Journal, transport: stage.Transport, job: Jo
     return True
 
 
+def _launched(job: JobRecord) -> stage.LaunchedJob:
+    assert job.job_dir is not None  # a running job was launched into its directory
+    return stage.LaunchedJob(job.job_dir, job.pid or None)
+
+
 def _poll(config: Config, journal: Journal, transport: stage.Transport, job: JobRecord,
           report: StepReport) -> None:
-    assert job.job_dir is not None
-    status = stage.poll(transport, stage.LaunchedJob(job.job_dir, job.pid or None),
-                        timeout=config.staging.ssh.command_timeout)
+    status = stage.poll(transport, _launched(job), timeout=config.staging.ssh.command_timeout)
     if status.pid is not None and status.pid != job.pid:
         with journal.transaction():
             journal.job_pid_found(job.id, status.pid)

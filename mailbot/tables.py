@@ -10,8 +10,6 @@ from reading the file (`read_toml`) to the last value.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -59,6 +57,8 @@ def resolved(table: _Table, data_dir: str) -> _Table:
 
 def read_toml(file: Path) -> dict[str, Any]:
     """The settings file's tables; each way it cannot be read is one line saying the fix."""
+    import tomllib  # only a settings file is parsed: the embedded setup has none
+
     fix = "write one with `mailbot init PATH`, or name another with --config"
     try:
         return tomllib.loads(file.read_text(encoding="utf-8"))
@@ -98,6 +98,8 @@ def build(cls: type[Any], data: Mapping[str, Any], where: str, **extra: Any) -> 
 
 def _unknown(names: list[str], known: list[str], where: str) -> str:
     """The line for misspelt settings, with the likeliest meant name of each."""
+    import difflib
+
     what = f"setting(s) in [{where}]" if where else "section(s)"
     guesses = [f"{name} (did you mean {close[0]}?)" if close else name
                for name in names
@@ -129,6 +131,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is str and isinstance(value, str):
+        return value
+    if hint is bool and isinstance(value, bool):  # TOML's true/false only, never 1 or "yes"
         return value
     name = "str" if choice else getattr(hint, "__name__", hint)
     raise ConfigError(f"{key} must be of type {name}, not {value!r}")

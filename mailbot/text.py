@@ -16,8 +16,11 @@ def one_line(text: str, *, sep: str = " ", limit: int | None = None) -> str:
     go, the remaining lines are joined by `sep`; a result longer than `limit`
     is cut and ends in "...".
     """
-    lines = (" ".join(_CONTROL.sub(" ", line).split()) for line in text.splitlines())
-    joined = sep.join(line for line in lines if line)
+    if text.isascii() and text.isprintable() and "  " not in text and text.strip() == text:
+        joined = text  # already one line: the common case, spared the work below
+    else:
+        lines = (" ".join(_CONTROL.sub(" ", line).split()) for line in text.splitlines())
+        joined = sep.join(line for line in lines if line)
     if limit is not None and len(joined) > limit:
         return joined[: limit - 3] + "..."
     return joined

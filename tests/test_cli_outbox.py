@@ -20,7 +20,7 @@ from mailbot import config as cfg
 from mailbot.demo import prepare
 from mailbot.journal import Journal
 from mailbot.states import MailState
-from tests.servers.dovecot import ImapServer
+from tests.servers.dovecot import ImapServer, folder_tree
 from tests.servers.smtp import SmtpServer
 from tests.settings import PAST, imap_table, smtp_table, write_settings
 from tests.test_outbox import (
@@ -244,13 +244,14 @@ def test_run_keeps_a_review_copy_in_the_aog_mailbox(
 
     client = imap.client()
     try:
-        client.select_folder("Mailbot/Sent", readonly=True)
-        fetched = client.fetch(client.search("ALL"), [b"BODY.PEEK[]", b"FLAGS"])
+        fetched = []
+        for folder in folder_tree(client, "Mailbot/Sent"):  # a subfolder per month
+            client.select_folder(folder, readonly=True)
+            fetched += client.fetch(client.search("ALL"), [b"BODY.PEEK[]", b"FLAGS"]).values()
     finally:
         client.logout()
-    assert sorted(bytes(f[b"BODY[]"]) for f in fetched.values()) == sorted(
-        r.data for r in smtp.messages)
-    assert all(b"\\Seen" in f[b"FLAGS"] for f in fetched.values())
+    assert sorted(bytes(f[b"BODY[]"]) for f in fetched) == sorted(r.data for r in smtp.messages)
+    assert all(b"\\Seen" in f[b"FLAGS"] for f in fetched)
     listing = out(mailbot(settings, "outbox", "list"))
     assert listing.count(" sent ") == 2
 

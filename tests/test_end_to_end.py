@@ -23,7 +23,7 @@ from mailbot.archive import demo as demo_archive
 from mailbot.demo import request_mail
 from mailbot.model import VerdictCode, mous_file_form
 from tests.mails import body, parse
-from tests.servers.dovecot import ImapServer
+from tests.servers.dovecot import ImapServer, folder_tree
 from tests.servers.smtp import SmtpServer
 from tests.servers.sshd import SshServer
 from tests.settings import (
@@ -167,8 +167,11 @@ def test_run_end_to_end(imap: ImapServer, smtp: SmtpServer, sshd: SshServer, tmp
                 assert item[b"FLAGS"] == (), "mail that is not a request stays untouched"
             else:
                 assert b"$MailbotProcessed" in item[b"FLAGS"] and b"\\Seen" in item[b"FLAGS"]
-        client.select_folder("Mailbot/Sent", readonly=True)
-        assert len(client.search("ALL")) == expected_mails
+        copies = 0
+        for folder in folder_tree(client, "Mailbot/Sent"):  # a subfolder per month
+            client.select_folder(folder, readonly=True)
+            copies += len(client.search("ALL"))
+        assert copies == expected_mails
     finally:
         client.logout()
 

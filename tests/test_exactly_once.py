@@ -16,6 +16,7 @@ server, sshd with the stagecalms simulator, and the real CLI where AOG uses it.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -219,7 +220,9 @@ def test_folder_paths_use_the_servers_hierarchy_delimiter(
         assert {"Mailbot", "Mailbot.Sent", "Mailbot.Done"} <= names
         assert flags_in(client) == [] and flags_in(client, "Mailbot.Done") == [
             {b"\\Seen", KEYWORD}]
-        assert flags_in(client, "Mailbot.Sent") == [{b"\\Seen"}]
+        months = [n for n in names if n.startswith("Mailbot.Sent.")]  # review.per_month
+        assert len(months) == 1 and re.fullmatch(r"Mailbot\.Sent\.\d{4}-\d{2}", months[0])
+        assert flags_in(client, months[0]) == [{b"\\Seen"}]
     finally:
         client.logout()
 

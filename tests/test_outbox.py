@@ -76,7 +76,8 @@ def make_config(tmp: Path, smtp: SmtpServer | None = None, *, port: int | None =
         imap_settings = cfg.Imap(host=imap.host, port=imap.port, security="plain",
                                  user=imap.user, retry_seconds=1.0)
         config = changed(config, inbox={"imap": imap_settings}, outbox={
-            "review": cfg.Review(copy_to="imap", imap_folder="Mailbot/Sent")})
+            "review": cfg.Review(copy_to="imap", imap_folder="Mailbot/Sent",
+                                 per_month=False)})
     return config
 
 

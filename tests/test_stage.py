@@ -47,7 +47,9 @@ from mailbot.stage import (
     stagecalms_argv,
     well_formed_url,
 )
-from tests.servers.sshd import SshServer, running_sshd
+from mailbot.stage.jobs import still_running
+from mailbot.stage.transport import KeptTransport
+from tests.servers.sshd import SshServer, running_sshd, sshd_service
 from tests.settings import changed, config_in
 
 MOUS = "uid://A001/X1296/X675"
@@ -303,6 +305,106 @@ def test_run_timeout_is_a_fault_and_the_transport_stays_usable(transport: Transp
         transport.run("sleep 5", 0.5)
     assert time.monotonic() - began < 3
     assert transport.run("echo still here", 10) == (0, "still here\n")
+
+
+def test_commands_one_after_the_other_do_not_disturb_each_other(transport: Transport) -> None:
+    """Over SSH they share one shell: an exit, a missing newline, a command reading its
+    input, output that looks like the transport's own words, each stays its own."""
+    assert transport.run("exit 7", 10) == (7, "")
+    assert transport.run("printf 'no newline'", 10) == (0, "no newline")
+    assert transport.run("cat", 10) == (0, ""), "no input: never the next command's"
+    looks_like = "printf '\\n%s 0\\n' 0123456789abcdef0123456789abcdef; exit 4"
+    assert transport.run(looks_like, 10) == (4, "\n0123456789abcdef0123456789abcdef 0\n")
+    assert transport.run("head -c 300000 /dev/zero | tr '\\0' x", 10) == (0, "x" * 300000)
+    assert transport.run("echo still one", 10) == (0, "still one\n")
+
+
+def test_still_running_tells_in_one_command_which_jobs_run_on(
+        transport: Transport, tmp_path: Path) -> None:
+    stop = tmp_path / "stop"
+    jobs = str(tmp_path / "jobs")
+    long = launch(transport, jobs, "long", f"while [ ! -f {shlex.quote(str(stop))} ]; "
+                  "do sleep 0.05; done")
+    short = launch(transport, jobs, "short", "true")
+    wait_finished(transport, short)
+    counted = CountingTransport(transport)
+    assert still_running(counted, [long, short]) == {long.job_dir}
+    assert counted.commands == 1
+    assert long.pid is not None
+    # In doubt, its pid new, or its directory gone: for a whole poll, never "running".
+    assert still_running(transport, [LaunchedJob(long.job_dir, None)]) == set()
+    assert still_running(transport, [LaunchedJob(long.job_dir, long.pid + 1)]) == set()
+    assert still_running(transport, [LaunchedJob(jobs + "/nowhere", long.pid)]) == set()
+    stop.touch()
+    wait_finished(transport, long)
+    assert still_running(transport, [long, short]) == set()
+
+
+class CountingTransport:
+    """A transport that counts the commands sent through it."""
+
+    def __init__(self, real: Transport) -> None:
+        self.real = real
+        self.commands = 0
+
+    def run(self, command: str, timeout: float) -> tuple[int, str]:
+        self.commands += 1
+        return self.real.run(command, timeout)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_a_kept_connection_serves_every_pass_and_is_made_anew_once_lost(
+        tmp_path: Path) -> None:
+    base_dir = Path(tempfile.mkdtemp(prefix="mailbot-sshd-"))
+    try:
+        with sshd_service(base_dir) as service:
+            config = make_config(service.server, tmp_path)
+            opened: list[Transport] = []
+
+            def opener() -> Transport:
+                opened.append(open_transport(config))
+                return opened[-1]
+
+            kept = KeptTransport(opener)
+            try:
+                assert kept.run("echo one", 10) == (0, "one\n")
+                kept.close()  # a pass's end: the connection stays
+                assert kept.run("echo two", 10) == (0, "two\n")
+                assert len(opened) == 1
+                service.stop()  # the host goes down and up between passes
+                service.start()
+                first = opened[0]
+                assert isinstance(first, SshTransport)
+                wait_closed(first)
+                ran = tmp_path / "ran"
+                command = f"echo x >> {shlex.quote(str(ran))}; echo three"
+                assert kept.run(command, 10) == (0, "three\n")
+                assert len(opened) == 2 and ran.read_text() == "x\n"
+            finally:
+                kept.end()
+    finally:
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def wait_closed(transport: SshTransport, limit: float = 20) -> None:
+    """Until paramiko has seen the connection end (the event the kept transport meets)."""
+    deadline = time.monotonic() + limit
+    connection = transport._client.get_transport()
+    while connection is not None and connection.is_active():
+        assert time.monotonic() < deadline, "the connection stays open"
+        time.sleep(0.02)
+
+
+def test_paramiko_and_imapclient_are_loaded_only_to_connect() -> None:
+    """Start-up cost: most runs follow no staging, and many read no IMAP mailbox."""
+    code = ("import sys, mailbot.stage.ssh, mailbot.stage.transport, mailbot.stage.jobs, "
+            "mailbot.scheduler, mailbot.inbox.imap, mailbot.inbox.folders; "
+            "print(sorted({'paramiko', 'imapclient'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "[]"
 
 
 def test_open_transport_refuses_an_unknown_kind(tmp_path: Path) -> None:

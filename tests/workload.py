@@ -27,6 +27,7 @@ from mailbot.inbox import message_id_key
 from mailbot.model import VerdictCode, mous_file_form
 from tests.installation import AOG, MAINTAINER, PROCESSED, REVIEW, Installation
 from tests.mails import body, parse
+from tests.servers.dovecot import folder_tree
 from tests.servers.smtp import Received
 
 KEYWORD = b"$MailbotProcessed"
@@ -229,10 +230,11 @@ def _stagings(inst: Installation, exp: Expected, found: Findings) -> None:
 def _mailbox(inst: Installation, exp: Expected, found: Findings) -> None:
     client = inst.imap.client()
     try:
-        folders = {folder: _contents(client, folder) for folder in ("INBOX", PROCESSED, REVIEW)}
+        inbox, done = _contents(client, "INBOX"), _contents(client, PROCESSED)
+        # The review folder and its subfolders of a month each.
+        review = [m for f in folder_tree(client, REVIEW) for m in _contents(client, f)]
     finally:
         client.logout()
-    inbox, done, review = folders["INBOX"], folders[PROCESSED], folders[REVIEW]
     found.want(sorted(inbox) == sorted((m, frozenset()) for m in exp.untouched),
                f"INBOX holds {inbox}")
     flagged = frozenset({b"\\Seen", KEYWORD})

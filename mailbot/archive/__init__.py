@@ -8,6 +8,7 @@ is attached read-only as `alma` so that `alma.account` means the same on both.
 The parts, one reason to change each:
 - `queries`: reading and checking AOG's query files;
 - `connections`: SQLite or Oracle, connecting with retries, which faults are transient;
+- `oracle`: the oracledb connection, imported only when an Oracle URL is opened;
 - `facts`: `SqlArchive`, which turns the queries' rows into `Facts`, and `open_archive`;
 - `demo`: a SQLite stand-in with the real table names and demo data.
 """

@@ -7,17 +7,15 @@ another try, and how a fault reads in one line, is decided here too.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
-
-import oracledb
 
 from mailbot.config import Config, secret
 from mailbot.errors import ArchiveError, ConfigError
@@ -25,10 +23,6 @@ from mailbot.retry import ConnectRetry
 from mailbot.text import one_line
 
 ORACLE_DEFAULT_PORT = 1521
-# Oracle errors that a retry cannot cure: wrong credentials, locked or expired account.
-_PERMANENT_ORACLE = frozenset({"ORA-01017", "ORA-01005", "ORA-28000", "ORA-28001", "ORA-01045"})
-# What a driver raises for a database that is down, gone or refusing a statement.
-DRIVER_ERRORS = (sqlite3.Error, oracledb.Error, OSError)
 
 Rows = tuple[list[str], list[Sequence[Any]]]  # column names as the driver gives them, rows
 
@@ -58,7 +52,7 @@ class SqliteConnection:
     def rows(self, sql: str, binds: dict[str, str]) -> Rows:
         cursor = self._db.execute(sql, binds)
         try:
-            return _names(cursor.description), cursor.fetchall()
+            return column_names(cursor.description), cursor.fetchall()
         finally:
             cursor.close()
 
@@ -66,52 +60,8 @@ class SqliteConnection:
         self._db.close()
 
 
-class OracleConnection:
-    """An oracledb thin connection driven by a private event loop.
-
-    The asyncio API is used because only it can bound the whole connect: thin
-    mode has no connect timeout, and a peer that accepts TCP but never answers
-    makes the blocking `connect()` hang for ever.
-    """
-
-    def __init__(self, params: dict[str, Any], timeout: float, query_timeout: float) -> None:
-        self._runner = asyncio.Runner()
-        try:
-            self._conn = self._runner.run(_bounded(params, timeout))
-        except BaseException:
-            self._runner.close()
-            raise
-        # A query that hangs must end the run (an outage), not block cron for ever.
-        self._conn.call_timeout = int(query_timeout * 1000)
-
-    def rows(self, sql: str, binds: dict[str, str]) -> Rows:
-        return self._runner.run(self._rows(sql, binds))
-
-    async def _rows(self, sql: str, binds: dict[str, str]) -> Rows:
-        with self._conn.cursor() as cursor:
-            await cursor.execute(sql, binds)
-            rows = await cursor.fetchall()
-            return _names(cursor.description), rows
-
-    def close(self) -> None:
-        try:
-            self._runner.run(self._conn.close())
-        except oracledb.Error:
-            pass  # already broken: nothing left to release on the server side
-        finally:
-            self._runner.close()
-
-
-async def _bounded(params: dict[str, Any], timeout: float) -> Any:
-    # connect_async needs the running loop, so it is called in here.
-    return await asyncio.wait_for(_connect_async(params), timeout)
-
-
-async def _connect_async(params: dict[str, Any]) -> Any:
-    return await oracledb.connect_async(**params)
-
-
-def _names(description: Sequence[Sequence[Any]] | None) -> list[str]:
+def column_names(description: Sequence[Sequence[Any]] | None) -> list[str]:
+    """The column names of a cursor's description, as the driver spells them."""
     return [str(column[0]) for column in description or ()]
 
 
@@ -179,9 +129,24 @@ def _oracle_target(config: Config, url: str) -> Target:
         "retry_count": 0,  # the retries are ours, bounded by archive.retry_seconds
     }
     shown = f"oracle://{parts.username}@{parts.hostname}:{port}/{service}"
+    # oracledb (a second of start-up) is loaded here, by an Oracle URL, and by nothing else.
+    from mailbot.archive.oracle import OracleConnection
+
     return Target(
         shown, lambda: OracleConnection(params, settings.connect_timeout, settings.query_timeout)
     )
+
+
+def driver_errors() -> tuple[type[BaseException], ...]:
+    """What a driver raises for a database that is down, gone or refusing a statement.
+
+    oracledb's faults only once an Oracle URL loaded it: none of them can exist before.
+    """
+    if "mailbot.archive.oracle" not in sys.modules:
+        return (sqlite3.Error, OSError)
+    from mailbot.archive import oracle
+
+    return (sqlite3.Error, *oracle.DRIVER_ERRORS, OSError)
 
 
 def connect(target: Target, retry_seconds: float) -> Connection:
@@ -189,15 +154,17 @@ def connect(target: Target, retry_seconds: float) -> Connection:
     retry = ConnectRetry(f"archive database {target.url}", retry_seconds, _transient)
     try:
         return retry(target.connect)
-    except DRIVER_ERRORS as exc:
+    except driver_errors() as exc:
         raise ArchiveError(f"{target.url}: {fault_line(exc)} ({retry.summary})") from exc
 
 
 def _transient(exc: BaseException) -> bool:
     """A fault a later attempt may not meet: network, listener, database starting up."""
-    if isinstance(exc, oracledb.Error):
-        code = getattr(exc.args[0], "full_code", "") if exc.args else ""
-        return isinstance(exc, oracledb.OperationalError) and code not in _PERMANENT_ORACLE
+    if "mailbot.archive.oracle" in sys.modules:
+        from mailbot.archive import oracle
+
+        if isinstance(exc, oracle.DRIVER_ERRORS):
+            return oracle.transient(exc)
     # socket.gaierror and TimeoutError (our connect bound) are OSErrors; an SQLite
     # file that is there but cannot be opened may be on a volume not mounted yet.
     return isinstance(exc, OSError | socket.gaierror | sqlite3.OperationalError)

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from mailbot.archive.connections import DRIVER_ERRORS, Connection, connect, fault_line, target_of
+from mailbot.archive.connections import Connection, connect, driver_errors, fault_line, target_of
 from mailbot.archive.queries import CONTRACTS, SHIPPED_QUERIES, Query, load_queries
 from mailbot.config import Config
 from mailbot.errors import ArchiveError, ConfigError
@@ -95,7 +95,7 @@ class SqlArchive:
         binds = {b: mous for b in query.binds}
         try:
             names, rows = self._connection.rows(query.sql, binds)
-        except DRIVER_ERRORS as exc:
+        except driver_errors() as exc:
             raise ArchiveError(f"{self.url}: {query.path.name}: {fault_line(exc)}") from exc
         columns = [name.lower() for name in names]  # Oracle upper-cases unquoted names
         missing = [c for c in CONTRACTS[name] if c not in columns]

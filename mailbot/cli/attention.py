@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mailbot.cli.context import Context
 from mailbot.cli.display import age, subject_of
 from mailbot.cli.registry import Arg, command
 from mailbot.errors import MailbotError
 from mailbot.states import JobState, MailState, MessageKind
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from mailbot.cli.context import Context
     from mailbot.journal import Journal
 
 # The second line of an entry, under its first one.
@@ -61,6 +61,8 @@ def _attention(ctx: Context) -> int:
 
 def _sections(journal: Journal, now: datetime) -> list[tuple[str, list[str]]]:
     """(heading, entries) of each kind of thing that needs a person, in the order shown."""
+    import json
+
     last = json.loads(journal.get_meta("last_run") or '{"problems": []}')
     deferred = [o for o in journal.outbox(MailState.QUEUED) if o.error]
     return [

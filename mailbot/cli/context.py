@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailbot import config as cfg
 from mailbot.clock import SYSTEM, Clock
 from mailbot.errors import MailbotError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the settings are loaded once the command is known: `--version` never
+    from mailbot.config import Config
     from mailbot.journal import Journal
 
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class Context:
     """One call of one command."""
 
-    config: cfg.Config
+    config: Config
     args: argparse.Namespace
     # Ages and durations shown are measured against this, so a test can fix "now".
     clock: Clock = SYSTEM

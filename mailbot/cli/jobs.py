@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from mailbot.cli.context import Context
+from typing import TYPE_CHECKING
+
 from mailbot.cli.display import age, duration
 from mailbot.cli.registry import Arg, command
+
+if TYPE_CHECKING:
+    from mailbot.cli.context import Context
 
 
 @command("requests", help="requests and staging jobs with their state, ticket, MOUS, age, "

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mailbot import __version__
-from mailbot import config as cfg
 
-# Importing the handler modules registers their commands.
+# Importing the handler modules registers their commands. They import what their
+# handlers use only when those run, so that building the parser (all `--version` and
+# `--help` need) costs no settings, journal or server library.
 from mailbot.cli import attention, explain, jobs, outbox, report, runs, setup, shadow, status  # noqa: F401
-from mailbot.cli.context import Context
 from mailbot.cli.registry import COMMANDS, GROUPS, Command
 from mailbot.cli.registry import commands_table as _table
 from mailbot.clock import SYSTEM, Clock
 from mailbot.errors import AlreadyRunning, ConfigError, MailbotError
 
-log = logging.getLogger("mailbot")
+if TYPE_CHECKING:
+    from mailbot.config import Config
 
 # The order `mailbot --help` (and the README) lists the commands in; a command
 # missing here fails the first parse loudly.
@@ -73,6 +74,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM) -> int:
     args = parser().parse_args(argv)
+    # Only a command to run needs these: `--version` and `--help` have ended above.
+    import logging
+
+    from mailbot import config as cfg
+    from mailbot.cli.context import Context
+
+    log = logging.getLogger("mailbot")
     cmd: Command = args.spec
     try:
         config = cfg.load(args.config)
@@ -96,7 +104,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock = SYSTEM) -> int:
         return 130
 
 
-def _make_dirs(config: cfg.Config) -> None:
+def _make_dirs(config: Config) -> None:
     """Create the directories of the journal, lock and log file, or say what to fix."""
     settings = {"journal": config.mailbot.journal, "lock_file": config.mailbot.lock_file,
                 "log_file": config.mailbot.log_file}
@@ -113,8 +121,10 @@ def _make_dirs(config: cfg.Config) -> None:
             ) from None
 
 
-def _setup_logging(config: cfg.Config, *, verbose: bool, to_file: bool) -> None:
+def _setup_logging(config: Config, *, verbose: bool, to_file: bool) -> None:
     """Warnings to stderr (INFO and up with -v); the steps of runs to the log file."""
+    import logging
+
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)

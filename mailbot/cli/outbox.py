@@ -6,12 +6,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mailbot.cli.context import Context
 from mailbot.cli.display import age, cut
 from mailbot.cli.registry import Arg, command, group
 from mailbot.states import MailState
 
 if TYPE_CHECKING:
+    from mailbot.cli.context import Context
     from mailbot.journal import Journal, MailRecord
 
 group("outbox", help="review outgoing mail; held mail leaves after approval at the next run")
@@ -25,7 +25,7 @@ _IDS = Arg("ids", type=int, nargs="+", metavar="ID",
         help=f"only mails in this state ({', '.join(MailState)}); repeatable"),
 ))
 def _list(ctx: Context) -> int:
-    from mailbot.outbox import envelope_recipients
+    from mailbot.mailview import envelope_recipients
 
     now = ctx.clock.now()
     with ctx.journal() as journal:
@@ -67,7 +67,7 @@ _SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID
 
 def _outbox_text(mail: MailRecord) -> str:
     """One mail as AOG reads it: state, envelope (Bcc marked), decoded headers and body."""
-    from mailbot.outbox import envelope_recipients, readable
+    from mailbot.mailview import envelope_recipients, readable
 
     shown, hidden = envelope_recipients(mail)
     lines = [f"Mail {mail.id} ({mail.kind}): {mail.state}, queued {mail.created}"

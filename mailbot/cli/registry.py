@@ -13,12 +13,12 @@ A name of two words is an action of a group (`outbox`, `archive`) declared with
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from mailbot.cli.context import Context
+if TYPE_CHECKING:
+    from mailbot.cli.context import Context
 
-Handler = Callable[[Context], int]
+    Handler = Callable[[Context], int]
 
 
 class Arg:
@@ -46,17 +46,18 @@ class Arg:
         return f"[{flag} {meta}]" + ("..." if action == "append" else "")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Command:
+# Command and Group are NamedTuples, frozen records as dataclasses are, because every
+# start reads them: `dataclasses` (with `inspect`) would be a fifth of `--version`'s cost.
+class Command(NamedTuple):
     """A command: its name (`"outbox list"` for a group's action), help, arguments, handler."""
 
-    # run and watch are what cron and the service call: their steps go to mailbot.log_file.
-    log_file: bool = False
     name: str
     help: str
     args: tuple[Arg, ...]
     # Given the settings, the parsed arguments and the clock; returns the exit status.
     handler: Handler
+    # run and watch are what cron and the service call: their steps go to mailbot.log_file.
+    log_file: bool = False
 
     def synopsis(self) -> str:
         """`mailbot check FILE... [--json] ...`: positionals first, as a reader types them."""
@@ -65,8 +66,7 @@ class Command:
         return " ".join(["mailbot", self.name, *(a.synopsis() for a in ordered)])
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(NamedTuple):
     """A command that only groups actions (`mailbot outbox list|show|...`)."""
 
     name: str

@@ -8,11 +8,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mailbot.cli.context import Context
 from mailbot.cli.registry import Arg, command
 from mailbot.errors import MailbotError, UsageError
 
 if TYPE_CHECKING:
+    from mailbot.cli.context import Context
     from mailbot.journal import Journal
     from mailbot.report import Sheet, Window
 

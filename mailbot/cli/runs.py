@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import TYPE_CHECKING
 
-from mailbot.cli.context import Context
 from mailbot.cli.registry import Arg, command
 from mailbot.errors import EXIT_OUTAGE
 
 if TYPE_CHECKING:
+    from mailbot.cli.context import Context
     from mailbot.run import RunReport
-
-log = logging.getLogger("mailbot")
-
 
 def _show(report: RunReport) -> None:
     """A pass's summary to the log; each outage as the one stderr line cron mails."""
-    log.info("%s", report.summary())
+    import logging
+
+    logging.getLogger("mailbot").info("%s", report.summary())
     for outage in report.outages:
         print(f"mailbot: {outage}", file=sys.stderr)
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mailbot import config as cfg
-from mailbot.cli.context import Context
 from mailbot.cli.registry import Arg, command, group
 from mailbot.errors import MailbotError
 
-SAMPLE_CONFIG = cfg.PACKAGE_DIR / "sample-config.toml"
+if TYPE_CHECKING:
+    from mailbot.cli.context import Context
+
+# Beside `mailbot/config.py` (`config.PACKAGE_DIR`), found without loading the settings code.
+SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "sample-config.toml"
 
 
 @command("init", help="write a commented sample settings file with every setting and its "
@@ -40,6 +43,7 @@ def _init(ctx: Context) -> int:
 
 def _demo_archive_for(settings: Path) -> None:
     """Seed the demo archive the fresh settings name, so that they run as written."""
+    from mailbot import config as cfg
     from mailbot.archive import demo as demo_archive
 
     config = cfg.load(settings)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mailbot import explain as text
-from mailbot.cli.context import Context
 from mailbot.cli.registry import command
-from mailbot.model import Verdict, VerdictCode
 
 if TYPE_CHECKING:
+    from mailbot.cli.context import Context
     from mailbot.config import Config
     from mailbot.journal import Journal, ShadowItem
 
@@ -30,6 +28,9 @@ def _shadow_report(ctx: Context) -> int:
 
 def _block(config: Config, journal: Journal, item: ShadowItem) -> str:
     """One mail: what it was, what the bot would have answered, and the trace."""
+    from mailbot import explain as text
+    from mailbot.model import Verdict, VerdictCode
+
     head = (f"mail {item.message}  received {item.received}  from {item.sender or '-'}  "
             f"{item.subject or ''}").rstrip()
     would = ", ".join(item.mails) or "nothing"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mailbot.cli.context import Context
 from mailbot.cli.display import age
 from mailbot.cli.registry import command
 from mailbot.clock import stamp
 
 if TYPE_CHECKING:
+    from mailbot.cli.context import Context
     from mailbot.health import Figures
 
 

@@ -123,7 +123,7 @@ def scan_lines(lines: Sequence[str], *, reply_subject: bool) -> Scan:
         if mode != "reply" and _FORWARD_MARKER.match(line):
             mode, in_forward_header = "own", True
             continue
-        if mode != "reply" and not in_forward_header and _starts_header_block(lines, index):
+        if mode != "reply" and not in_forward_header and _starts_header_block(line, lines, index):
             mode = "reply" if reply_subject else "own"
             in_forward_header = True
         if mode == "own" and _REPLY_MARKER.match(line):
@@ -141,9 +141,10 @@ def scan_lines(lines: Sequence[str], *, reply_subject: bool) -> Scan:
     return scan
 
 
-def _starts_header_block(lines: Sequence[str], index: int) -> bool:
-    """Outlook's "From: / Sent: / To: / Subject:" block above an answered or forwarded mail."""
-    if not _HEADER_BLOCK_FROM.match(textmail.analysis_line(lines[index])):
+def _starts_header_block(line: str, lines: Sequence[str], index: int) -> bool:
+    """Outlook's "From: / Sent: / To: / Subject:" block above an answered or forwarded mail
+    (`line` is `lines[index]` as the grammar reads it)."""
+    if not _HEADER_BLOCK_FROM.match(line):
         return False
     following = (textmail.analysis_line(line) for line in lines[index + 1:index + 4])
     return any(_HEADER_BLOCK_DATE.match(line) for line in following)

@@ -8,16 +8,68 @@ finds a mail again), how far it has read (`Position`) and its marking (`marks`,
 `mark_processed`); `identity` says which mail a mail is, whatever its key.
 """
 
-from mailbot.inbox.base import BatchMarking, Channel, Incoming, Position, SeenCheck, Skipped, Source
-from mailbot.inbox.files import MaildirSource, TriggerSource, delivered_at
-from mailbot.inbox.folders import server_folder
-from mailbot.inbox.identity import content_digest, message_id_key
-from mailbot.inbox.imap import FETCH_BATCH, ImapSource, connect_imap, ensure_folder
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailbot.inbox.base import (
+        BatchMarking,
+        Channel,
+        Incoming,
+        Position,
+        SeenCheck,
+        Skipped,
+        Source,
+    )
+    from mailbot.inbox.files import MaildirSource, TriggerSource, delivered_at
+    from mailbot.inbox.folders import server_folder
+    from mailbot.inbox.identity import content_digest, message_id_key
+    from mailbot.inbox.imap import (
+        FETCH_BATCH,
+        ImapLink,
+        ImapSource,
+        connect_imap,
+        ensure_folder,
+    )
+
+# Where each name lives. Each is imported on its first use: a run from a Maildir
+# never loads `imap` and `folders`, and imapclient with them.
+_HOMES = {
+    "BatchMarking": "base",
+    "Channel": "base",
+    "connect_imap": "imap",
+    "content_digest": "identity",
+    "delivered_at": "files",
+    "ensure_folder": "imap",
+    "FETCH_BATCH": "imap",
+    "ImapLink": "imap",
+    "ImapSource": "imap",
+    "Incoming": "base",
+    "MaildirSource": "files",
+    "message_id_key": "identity",
+    "Position": "base",
+    "SeenCheck": "base",
+    "server_folder": "folders",
+    "Skipped": "base",
+    "Source": "base",
+    "TriggerSource": "files",
+}
+
+
+def __getattr__(name: str) -> object:
+    """A name of this package, imported from its module when first asked for."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value  # asked once: later lookups are plain
+    return value
+
 
 __all__ = [
     "FETCH_BATCH",
     "BatchMarking",
     "Channel",
+    "ImapLink",
     "ImapSource",
     "Incoming",
     "MaildirSource",

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from mailbot.inbox.identity import content_digest, message_id_key
+from mailbot.inbox.identity import mail_identity
 
 
 class Channel(StrEnum):
@@ -46,8 +46,7 @@ class Incoming:
     def mail(cls, source: str, key: str, raw: bytes, received: datetime,
              position: Position | None = None) -> Incoming:
         """A mail, with its identity: Message-ID and content digest."""
-        return cls(source, key, raw, received, Channel.MAIL, position,
-                   message_id_key(raw), content_digest(raw))
+        return cls(source, key, raw, received, Channel.MAIL, position, *mail_identity(raw))
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import mailparser
-
 from mailbot.errors import TriggerDirError
 from mailbot.inbox.base import Channel, Incoming, SeenCheck, Skipped
 
@@ -39,6 +37,8 @@ def delivered_at(raw: bytes) -> datetime | None:
     Entitlement is judged on the day AOG received the request; a file's time
     only says when it was written (a copy, a restore).
     """
+    import mailparser  # only when there is mail to date: an idle run does not load it
+
     try:
         hops = mailparser.parse_from_bytes(_received_fields(raw)).received
         stamp = hops[-1].get("date_utc") if hops else None  # oldest hop first

@@ -10,11 +10,12 @@ spelled accordingly.
 
 from __future__ import annotations
 
-from typing import Any
-
-import imapclient
+from typing import TYPE_CHECKING, Any
 
 from mailbot.errors import ConfigError
+
+if TYPE_CHECKING:
+    import imapclient
 
 SETTINGS_DELIMITER = "/"
 

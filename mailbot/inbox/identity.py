@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
@@ -31,22 +32,46 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
+def mail_identity(raw: bytes) -> tuple[str | None, str]:
+    """`message_id_key(raw)` and `content_digest(raw)`, from one parse of the header."""
+    head, body = _head_and_body(raw)
+    fields = _fields(head)
+    return _message_id(fields), _digest(fields, body)
+
+
 def message_id_key(header: bytes) -> str | None:
     """The `<...>` Message-ID of a header section (or whole mail), None when it has none."""
-    value = BytesHeaderParser(policy=compat32).parsebytes(header).get("Message-ID")
+    return _message_id(_fields(_head_and_body(header)[0]))
+
+
+def content_digest(raw: bytes) -> str:
+    """A digest of the author's header fields and the body, the same for every copy."""
+    head, body = _head_and_body(raw)
+    return _digest(_fields(head), body)
+
+
+def _head_and_body(raw: bytes) -> tuple[bytes, bytes]:
+    # The parser's header ends at the first empty line, never later than this cut:
+    # parsing the header alone reads the same fields without reading the body.
+    end = _HEADER_END.search(raw)
+    return (raw[: end.start()], raw[end.end():]) if end else (raw, b"")
+
+
+def _fields(head: bytes) -> Message:
+    return BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n")
+
+
+def _message_id(fields: Message) -> str | None:
+    value = fields.get("Message-ID")
     if value is None:
         return None
     found = _MESSAGE_ID.search(" ".join(str(value).split()))
     return found.group() if found else None
 
 
-def content_digest(raw: bytes) -> str:
-    """A digest of the author's header fields and the body, the same for every copy."""
-    end = _HEADER_END.search(raw)
-    head, body = (raw[: end.start()], raw[end.end():]) if end else (raw, b"")
-    fields = BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n").items()
+def _digest(fields: Message, body: bytes) -> str:
     digest = hashlib.sha256()
-    for name, value in fields:
+    for name, value in fields.items():
         if name.lower() in AUTHOR_FIELDS:
             # Unfolded and with runs of white space as one: folding is the transport's.
             text = " ".join(str(value).split())

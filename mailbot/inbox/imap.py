@@ -1,4 +1,8 @@
-"""The aog@ mailbox over IMAP: read by UID watermark with BODY.PEEK[], marked after recording."""
+"""The aog@ mailbox over IMAP: read by UID watermark with BODY.PEEK[], marked after recording.
+
+imapclient is imported when a connection is made, not with this module: a run
+that reads a Maildir only, and every command that reads no mail, start without it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,7 @@ import socket
 import ssl
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import imapclient
-import imapclient.exceptions
+from typing import TYPE_CHECKING, Any
 
 from mailbot import config as cfg
 from mailbot import faults
@@ -21,6 +22,9 @@ from mailbot.inbox.base import Channel, Incoming, Position, SeenCheck, Skipped
 from mailbot.inbox.folders import server_folder
 from mailbot.inbox.identity import message_id_key
 from mailbot.retry import ConnectRetry
+
+if TYPE_CHECKING:
+    import imapclient
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +42,12 @@ _UID_KEY = re.compile(r"(\d+):(\d+)")
 
 
 def _transient_imap(exc: BaseException) -> bool:
+    from imapclient.exceptions import IMAPClientAbortError, LoginError
+
     # LoginError and CapabilityError are imaplib.IMAP4.error too: never retry credentials.
-    if isinstance(exc, imapclient.exceptions.LoginError | ssl.SSLCertVerificationError):
+    if isinstance(exc, LoginError | ssl.SSLCertVerificationError):
         return False
-    return isinstance(exc, OSError | socket.timeout | imapclient.exceptions.IMAPClientAbortError)
-
-
-@contextlib.contextmanager
-def _imap_step(what: str) -> Iterator[None]:
-    """A server that drops the connection or refuses a command mid-run ends this source's
-    part of the run as an outage; whatever was not recorded is redone by the next run."""
-    try:
-        yield
-    except (OSError, imapclient.exceptions.IMAPClientError) as exc:
-        raise ImapError(f"{what}: {exc}") from exc
+    return isinstance(exc, OSError | socket.timeout | IMAPClientAbortError)
 
 
 def _header_item(item: dict[bytes, Any]) -> bytes:
@@ -60,6 +56,93 @@ def _header_item(item: dict[bytes, Any]) -> bytes:
         if isinstance(name, bytes) and name.upper().startswith(b"BODY[HEADER"):
             return bytes(value or b"")
     return b""
+
+
+class ImapLink:
+    """One logged-in connection to the aog@ mailbox: a cron run's, or the one `mailbot watch`
+    keeps from pass to pass and IDLEs on between them. A fault drops it; the next use logs in
+    anew. Folder names are asked of the server once per connection."""
+
+    def __init__(self, settings: cfg.Imap) -> None:
+        self.settings = settings
+        self._client: imapclient.IMAPClient | None = None
+        self._folders: dict[str, str] = {}  # settings path -> the server's name
+        self._ensured: set[str] = set()
+        self.selected = False  # the settings' folder, read-write
+        # The last UID the folder had when a pass looked (UIDNEXT - 1 at its SELECT, or a
+        # UID it found): mail above it came in later. None: no pass looked since `news`.
+        self.looked: int | None = None
+
+    def client(self) -> imapclient.IMAPClient:
+        """The connection, logged in now if it is not."""
+        if self._client is None:
+            self._client = connect_imap(self.settings)
+        return self._client
+
+    @contextlib.contextmanager
+    def step(self, what: str) -> Iterator[imapclient.IMAPClient]:
+        """A server that drops the connection or refuses a command mid-run ends this source's
+        part of the run as an outage; whatever was not recorded is redone by the next run."""
+        from imapclient.exceptions import IMAPClientError
+
+        client = self.client()
+        try:
+            yield client
+        except (OSError, IMAPClientError) as exc:
+            self.drop()
+            raise ImapError(f"{what}: {exc}") from exc
+
+    def folder(self, path: str, *, create: bool = False) -> str:
+        """`path` as the server names it; with `create`, made (subscribed) when missing."""
+        if path not in self._folders:
+            self._folders[path] = server_folder(self.client(), path)
+        name = self._folders[path]
+        if create and name not in self._ensured:
+            ensure_folder(self.client(), name)
+            self._ensured.add(name)
+        return name
+
+    def select(self) -> int:
+        """SELECT the settings' folder (read-write: marking needs it); its UIDVALIDITY. Once a
+        pass: it also clears the responses imaplib kept of the last pass."""
+        with self.step(f"cannot select folder {self.settings.folder!r}") as client:
+            info = client.select_folder(self.folder(self.settings.folder))
+        uidnext = info.get(b"UIDNEXT")
+        self.looked = int(uidnext) - 1 if uidnext else None
+        self.selected = True
+        return int(info[b"UIDVALIDITY"])
+
+    def saw(self, uids: Sequence[int]) -> None:
+        """The pass found these UIDs: they came in before it looked."""
+        if self.looked is not None and uids:
+            self.looked = max(self.looked, max(uids))
+
+    def news(self) -> bool:
+        """Whether mail came in since the last pass looked. Asked right before IDLE: the
+        server's notice of such mail may have come with the answer to another command (a
+        STORE, a SEARCH), which imaplib keeps aside, and IDLE does not repeat it."""
+        looked, self.looked = self.looked, None
+        if looked is None or self._client is None or not self.selected:
+            return False
+        with self.step(f"cannot search {self.settings.folder!r}") as client:
+            # imaplib keeps what other commands heard; imapclient shows no public way to it.
+            kept = client._imap.untagged_responses
+            kept.pop("EXISTS", None)  # mail the pass's commands heard of: the SEARCH finds it
+            found = client.search(["UID", f"{looked + 1}:*"])
+            heard = kept.pop("EXISTS", None)  # mail announced as the SEARCH ended
+        return bool(heard) or any(uid > looked for uid in found)
+
+    def drop(self) -> None:
+        """Log out, quietly: the next use connects anew (after a fault, or at the end)."""
+        from imapclient.exceptions import IMAPClientError
+
+        client, self._client = self._client, None
+        self._folders.clear()
+        self._ensured.clear()
+        self.selected, self.looked = False, None
+        if client is not None:
+            with contextlib.suppress(OSError, IMAPClientError):
+                client.logout()
 
 
 class ImapSource:
@@ -76,14 +159,16 @@ class ImapSource:
     marks = True
 
     def __init__(self, settings: cfg.Imap, *, watermark: tuple[int, int] | None,
-                 cutover: datetime) -> None:
+                 cutover: datetime, link: ImapLink | None = None) -> None:
+        """`link`: a connection kept by `mailbot watch`, left open by `close`."""
         self.settings = settings
         self.name = f"imap:{settings.folder}"
         self.start_watermark = watermark
         self.cutover = cutover
-        self.client = connect_imap(settings)
+        self.owned = link is None
+        self.link = link or ImapLink(settings)
+        self.client = self.link.client()
         self.uidvalidity: int | None = None
-        self.processed_folder: str | None = None  # as the server names it, once known
 
     # -- reading ------------------------------------------------------------
     def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming | Skipped]:
@@ -95,7 +180,7 @@ class ImapSource:
             log.warning("UIDVALIDITY of %s changed: rescanning since the cut-over",
                         self.settings.folder)
         for batch in self._new_batches(last_uid):
-            with _imap_step(f"cannot read {self.settings.folder!r}"):
+            with self._step("cannot read"):
                 heads = self.client.fetch(batch, _FIRST_PASS)
             # Expunged meanwhile: no item. The rest is decided for the whole batch, then
             # yielded in UID order, so the watermark never passes a mail not recorded.
@@ -105,11 +190,11 @@ class ImapSource:
 
     def _select(self) -> int:
         if self.uidvalidity is None:
-            with _imap_step(f"cannot select folder {self.settings.folder!r}"):
-                folder = server_folder(self.client, self.settings.folder)
-                info = self.client.select_folder(folder)
-            self.uidvalidity = int(info[b"UIDVALIDITY"])
+            self.uidvalidity = self.link.select()
         return self.uidvalidity
+
+    def _step(self, what: str) -> contextlib.AbstractContextManager[imapclient.IMAPClient]:
+        return self.link.step(f"{what} {self.settings.folder!r}")
 
     def _new_batches(self, last_uid: int) -> Iterator[list[int]]:
         criteria: list[Any] = ["UID", f"{last_uid + 1}:*"]
@@ -118,8 +203,9 @@ class ImapSource:
             # SINCE compares dates in the server's time zone: a day of margin, and the
             # exact instant is checked per mail.
             criteria += ["SINCE", self.cutover.date() - timedelta(days=1)]
-        with _imap_step(f"cannot search {self.settings.folder!r}"):
+        with self._step("cannot search"):
             found = self.client.search(criteria)
+        self.link.saw(found)
         # "UID n:*" also matches the last mail when n is past the end.
         uids = sorted(u for u in found if u > last_uid)
         for start in range(0, len(uids), FETCH_BATCH):
@@ -151,7 +237,7 @@ class ImapSource:
                 continue
             if uid not in fetched:
                 group = _size_bounded(new[at[uid]:])
-                with _imap_step(f"cannot read {self.settings.folder!r}"):
+                with self._step("cannot read"):
                     bodies = self.client.fetch(group, [b"BODY.PEEK[]"])
                 fetched.update(group)
             body = bodies.get(uid)
@@ -186,7 +272,7 @@ class ImapSource:
                 self.mark_processed(key)
         if not uids:
             return
-        with _imap_step(f"cannot search {self.settings.folder!r}"):
+        with self._step("cannot search"):
             present = sorted(set(self.client.search(["UID", ",".join(map(str, uids))])) & uids)
         if present:
             self._flag(present)
@@ -194,7 +280,7 @@ class ImapSource:
     def _flag(self, uids: list[int]) -> None:
         s = self.settings
         flags = [b"\\Seen"] + ([s.processed_keyword.encode()] if s.processed_keyword else [])
-        with _imap_step(f"cannot flag mail in {s.folder!r}"):
+        with self._step("cannot flag mail in"):
             self.client.add_flags(uids, flags, silent=True)
         faults.reached(faults.Point.FLAGGED)
         if s.processed_folder:
@@ -203,7 +289,7 @@ class ImapSource:
     def _locate(self, key: str) -> list[int]:
         """The UIDs of the mail `key` in the folder (after a crash: found again by its key)."""
         uidvalidity = self._select()
-        with _imap_step(f"cannot search {self.settings.folder!r}"):
+        with self._step("cannot search"):
             by_uid = _UID_KEY.fullmatch(key)
             if by_uid:
                 if int(by_uid.group(1)) != uidvalidity:
@@ -220,8 +306,8 @@ class ImapSource:
                       if message_id_key(_header_item(item)) == key)
 
     def _move(self, uids: list[int], path: str) -> None:
-        with _imap_step(f"cannot move mail to {path!r}"):
-            folder = self._processed_folder(path)
+        with self.link.step(f"cannot move mail to {path!r}"):
+            folder = self.link.folder(path, create=True)
             if self.client.has_capability("MOVE"):
                 self.client.move(uids, folder)
             elif self.client.has_capability("UIDPLUS"):
@@ -234,15 +320,10 @@ class ImapSource:
                 log.warning("the IMAP server has neither MOVE nor UIDPLUS: processed "
                             "requests stay in %s", self.settings.folder)
 
-    def _processed_folder(self, path: str) -> str:
-        if self.processed_folder is None:
-            self.processed_folder = server_folder(self.client, path)
-            ensure_folder(self.client, self.processed_folder)
-        return self.processed_folder
-
     def close(self) -> None:
-        with contextlib.suppress(OSError, imapclient.exceptions.IMAPClientError):
-            self.client.logout()
+        """Log out, unless the connection is kept for the next pass."""
+        if self.owned:
+            self.link.drop()
 
 
 def _size_bounded(mails: list[tuple[int, Any]]) -> list[int]:
@@ -266,6 +347,8 @@ def ensure_folder(client: imapclient.IMAPClient, folder: str) -> None:
 
 def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
     """Connect and log in, retrying transient faults for at most `retry_seconds`."""
+    import imapclient.exceptions  # and with it imapclient
+
     password = cfg.secret(s.password_env)
     if not password:
         raise ConfigError(f"no IMAP password: set ${s.password_env} "

@@ -17,7 +17,7 @@ from mailbot.journal.db import JournalError
 from mailbot.journal.evidence import EvidenceLog, JudgedOn
 from mailbot.journal.health import HealthLog
 from mailbot.journal.jobs import JobLog
-from mailbot.journal.messages import MessageLog
+from mailbot.journal.messages import LIMITED_KINDS, MessageLog, sender_key
 from mailbot.journal.migrations import SCHEMA_VERSION
 from mailbot.journal.outbox import OutboxLog
 from mailbot.journal.records import (
@@ -48,6 +48,7 @@ class Journal(MessageLog, RequestLog, JobLog, OutboxLog, StatsLog, EvidenceLog, 
 
 
 __all__ = [
+    "LIMITED_KINDS",
     "LIVE_SINCE",
     "SCHEMA_VERSION",
     "AttemptFacts",
@@ -65,4 +66,5 @@ __all__ = [
     "RequestRecord",
     "RequestStatus",
     "ShadowItem",
+    "sender_key",
 ]

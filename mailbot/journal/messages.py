@@ -19,6 +19,15 @@ _WAITING_MAIL = (MailState.QUEUED, MailState.HELD, MailState.SENDING)
 _TRIGGERS = "triggers"  # the trigger directory's source: files are known by name only
 
 
+# The kinds of mail the per-sender limits count.
+LIMITED_KINDS = (MessageKind.REQUEST, MessageKind.MALFORMED)
+
+
+def sender_key(sender: str) -> str:
+    """A sender as the limits count it (and the journal stores it)."""
+    return sender.strip().lower()
+
+
 class MessageLog(Store):
     def seen(self, source: str, source_key: str) -> MessageRecord | None:
         row = self.db.execute(
@@ -112,15 +121,16 @@ class MessageLog(Store):
             (source, *_MARKED_KINDS, MessageKind.COPY, *_MARKED_KINDS))
         return [_message(r) for r in rows]
 
-    def requests_from(self, sender: str, since: datetime) -> int:
+    def requests_from(self, sender: str, since: datetime,
+                      before: datetime | None = None) -> int:
         """Request-shaped mails (requests, malformed ones) of `sender` recorded since
-        `since`: what the limits count (`limits`). By the journal's clock, which a
-        forged Received or Date header cannot move."""
+        `since` (and before `before`): what the limits count (`limits`). By the
+        journal's clock, which a forged Received or Date header cannot move."""
         row = self.db.execute(
             "SELECT COUNT(*) FROM messages WHERE sender = ? AND recorded >= ?"
-            " AND kind IN (?, ?)",
-            (stored(sender.strip().lower()), stamp(since), MessageKind.REQUEST,
-             MessageKind.MALFORMED),
+            " AND recorded < ? AND kind IN (?, ?)",
+            (stored(sender_key(sender)), stamp(since),
+             "9999" if before is None else stamp(before), *LIMITED_KINDS),
         ).fetchone()
         return int(row[0])
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mailbot.journal.db import Store, marks
-from mailbot.journal.records import MailRecord, Refusal
+from mailbot.journal.records import MailRecord, Refusal, ReviewCopy
 from mailbot.model import OutgoingMail
 from mailbot.states import MailKind, MailState
 
@@ -106,12 +106,24 @@ class OutboxLog(Store):
     def uncopied(self) -> list[MailRecord]:
         """Sent mails whose review copy is not stored yet: only their rows are read, so an
         idle run does not load years of sent mail to find none."""
-        rows = self.db.execute("SELECT * FROM outbox WHERE state = ? AND copied = 0 ORDER BY id",
-                               (MailState.SENT,))
+        # INDEXED BY: with IN, SQLite may pick the index on state alone, which reads every
+        # mail ever sent.
+        rows = self.db.execute(
+            "SELECT * FROM outbox INDEXED BY outbox_uncopied"
+            " WHERE state = ? AND copied IN (?, ?) ORDER BY id",
+            (MailState.SENT, ReviewCopy.MISSING, ReviewCopy.STORING))
         return [_mail(r) for r in rows]
 
-    def mark_copied(self, mail_id: int) -> None:
-        self.db.execute("UPDATE outbox SET copied = 1 WHERE id = ?", (mail_id,))
+    def mark_copying(self, mail_ids: Sequence[int]) -> None:
+        """These copies are about to be stored: if the run dies, the next one looks first."""
+        self._set_copied(mail_ids, ReviewCopy.STORING)
+
+    def mark_copied(self, mail_ids: Sequence[int]) -> None:
+        self._set_copied(mail_ids, ReviewCopy.STORED)
+
+    def _set_copied(self, mail_ids: Sequence[int], copy: ReviewCopy) -> None:
+        self.db.execute(f"UPDATE outbox SET copied = ? WHERE id IN ({marks(mail_ids)})",
+                        (copy, *mail_ids))
 
     def set_outbox_state(self, mail_id: int, state: MailState, *,
                          only_from: Sequence[MailState]) -> bool:
@@ -133,7 +145,8 @@ def _mail(row: sqlite3.Row) -> MailRecord:
         rcpt_to=tuple(json.loads(row["rcpt_to"])), subject=row["subject"],
         data=bytes(row["data"]), state=MailState(row["state"]), created=row["created"],
         sent=row["sent"], attempts=row["attempts"], error=row["error"],
-        copied=bool(row["copied"]),
+        copied=row["copied"] == ReviewCopy.STORED,
+        copy_in_doubt=row["copied"] == ReviewCopy.STORING,
         refused=tuple(Refusal(address, reply)
                       for address, reply in json.loads(_optional(row, "refused") or "[]")),
         dismissed=bool(_optional(row, "dismissed")),

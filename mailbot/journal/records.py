@@ -7,8 +7,17 @@ Times are the journal's text stamps (`clock.stamp`: UTC, whole seconds, ISO
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 from mailbot.states import JobState, MailKind, MailState, MessageKind, RequestState
+
+
+class ReviewCopy(IntEnum):
+    """`outbox.copied`: where a sent mail's review copy stands (0 and 1 as ever)."""
+
+    MISSING = 0
+    STORED = 1
+    STORING = 2  # marked just before storing: a run that died may have stored it
 
 
 @dataclass(frozen=True)
@@ -194,3 +203,4 @@ class MailRecord:
     copied: bool  # review copy stored for AOG
     refused: tuple[Refusal, ...] = ()  # recipients refused while the others got it
     dismissed: bool = False  # AOG dealt with those refusals (off `mailbot attention`)
+    copy_in_doubt: bool = False  # a run that died may have stored the review copy

@@ -11,7 +11,10 @@ exception). So a field that carries text from a received mail is written here:
   whichever is shorter with the stdlib's bias to Q), folded at spaces;
 - `mailbox_field` (From, To, Cc, Reply-To): an address list of checked
   addr-specs. Display names the stdlib writes faithfully keep its bytes (what
-  mail always looked like; proved per field by reading them back); any other
+  mail always looked like): worked out here when the field is one line of names
+  without specials (`_stdlib_style`, compared with the stdlib in
+  tests/test_reply_fast.py), else asked of the stdlib and proved by reading the
+  field back, once per field value (`_mailbox_field` keeps them); any other
   name is written as ASCII words, a quoted string or ONE encoded word
   (`display_name` cuts a name to fit one: readers disagree on two).
 
@@ -22,13 +25,10 @@ values given (tests/test_reply_headers.py holds that for arbitrary text).
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.parser import BytesParser
 
 # RFC 5322 section 2.1.1: lines SHOULD stay within 78 octets and MUST within 998.
 MAX_LINE = 78
@@ -43,6 +43,8 @@ _Q_SAFE = frozenset(b"-!*+/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 # A word written as it is: printable ASCII that no reader could take for (the start
 # or end of) an encoded word.
 _PLAIN = re.compile(r"[!-~]+")
+# Words of printable ASCII short enough to be written as they are, single spaces between.
+_PLAIN_WORDS = re.compile(r"[!-~]{1,76}(?: [!-~]{1,76})*")
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 _ADDR_SPEC = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -57,6 +59,8 @@ _MAX_MSG_ID = 900
 _NAME_MAX = 200
 # What a display name holds as a space: C0 and C1 controls and the line separators.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# What the stdlib quotes in a display name (`_header_value_parser.SPECIALS`).
+_SPECIALS = frozenset('()<>@,:;.\\"[]')
 # Two encoded words with only white space between them (folding included).
 _ADJACENT_WORDS = re.compile(rb"\?=[ \t\r\n]+=\?")
 
@@ -105,6 +109,12 @@ class _Piece:
 
 def text_field(name: str, text: str) -> str:
     """The value of an unstructured field for `text`, folded (lines joined by "\\n ")."""
+    if _PLAIN_WORDS.fullmatch(text) and not _ew_marker(text):
+        # What `_text_pieces` makes of words of printable ASCII: each as it is.
+        if len(text) < MAX_LINE:
+            return text
+        words = text.split(" ")
+        return _fold(len(name) + 2, [_Piece(" " if i else "", w) for i, w in enumerate(words)])
     return _fold(len(name) + 2, list(_text_pieces(text)))
 
 
@@ -228,15 +238,68 @@ def mailbox_field(name: str, boxes: Sequence[Mailbox]) -> str:
 
     Names must be as `display_name` makes them, addresses as `addr_spec` takes them.
     """
+    return _mailbox_field(name, tuple(boxes))
+
+
+# The same few fields (From, the ARC staff, Reply-To) come back in every mail; an entry
+# is at most 10 addresses of 254 octets and names of 200 characters.
+@functools.lru_cache(maxsize=512)
+def _mailbox_field(name: str, boxes: tuple[Mailbox, ...]) -> str:
     for box in boxes:
         addr_spec(box.address)
         if box.name != display_name(box.name):
             raise ValueError(f"not a display name as `display_name` makes it: {box.name!r}")
     if all(_ordinary_name(b.name) for b in boxes):
-        folded = _stdlib_field(name, boxes)
+        folded = _stdlib_style(boxes) or _stdlib_field(name, boxes)
         if folded is not None:
             return folded
     return _fold(len(name) + 2, list(_mailbox_pieces(boxes)))
+
+
+def _stdlib_style(boxes: Sequence[Mailbox]) -> str | None:
+    """The stdlib's folding of the field when it is one line of names without specials
+    (so unquoted), worked out here; None for any other (the stdlib is asked then).
+
+    An ASCII list fits when it is at most 77 long (on the field's line, or on one of
+    its own). Otherwise each address is folded on its own, from column 0, and the
+    line of them must stay within 78 (`_header_value_parser._refold_parse_tree`).
+    """
+    if not boxes or any(_SPECIALS.intersection(b.name) for b in boxes):
+        return None
+    plain = [f"{b.name} <{b.address}>" if b.name else b.address for b in boxes]
+    if all(b.name.isascii() for b in boxes):
+        joined = ", ".join(plain)
+        return joined if len(joined) < MAX_LINE else None
+    line = ""
+    for index, (box, text) in enumerate(zip(boxes, plain, strict=True)):
+        lead = " " if index else ""
+        part = lead + text if box.name.isascii() else _stdlib_name_addr(lead, box)
+        comma = "," if index < len(boxes) - 1 else ""
+        if part is None or len(line) + len(part) + len(comma) > MAX_LINE:
+            return None
+        line += part + comma
+    return line
+
+
+def _stdlib_name_addr(lead: str, box: Mailbox) -> str | None:
+    """`lead`, the name and <address> as the stdlib folds them on one line: ASCII words
+    as they are, the words from the first to the last other one (and the ASCII ones
+    between) as one encoded word. None as soon as a piece does not fit the line."""
+    line, first_ew, encoded = lead, -1, ""
+    for word in box.name.split(" "):
+        if word.isascii():
+            line, encoded = line + word, encoded + word
+        else:
+            if first_ew < 0:  # an encoded word starts here; later ones merge into it
+                first_ew, encoded = len(line), ""
+            encoded += word
+            data = encoded.encode("utf-8")
+            line = line[:first_ew] + _word(_kind(data), data)
+        if len(line) + 1 > MAX_LINE:
+            return None
+        line, encoded = line + " ", encoded + " "
+    line += f"<{box.address}>"
+    return line if len(line) <= MAX_LINE else None
 
 
 def _ordinary_name(name: str) -> bool:
@@ -259,6 +322,10 @@ def _name_word(name: str) -> str | None:
 def _stdlib_field(name: str, boxes: Sequence[Mailbox]) -> str | None:
     """The stdlib's folding of the field (what mail always looked like), if it reads
     back as exactly `boxes`; None when it does not (or the stdlib refuses it)."""
+    from email import policy  # rare (`_stdlib_style` does most): imported when needed
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+
     try:
         msg = EmailMessage(policy=policy.SMTP)
         msg[name] = [Address(display_name=b.name, addr_spec=b.address) for b in boxes]
@@ -281,6 +348,9 @@ def _reads_back(field: bytes, name: str, boxes: Sequence[Mailbox]) -> bool:
     if any(len(line) > MAX_LINE_OCTETS or b"\r" in line or b"\n" in line
            for line in field.split(b"\r\n")):
         return False
+    from email import policy
+    from email.parser import BytesParser
+
     try:
         items = BytesParser(policy=policy.default).parsebytes(field + b"\r\n").items()
         got = [(a.display_name, a.addr_spec) for a in items[0][1].addresses]

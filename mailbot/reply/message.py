@@ -1,23 +1,26 @@
 """The bytes of one mail: headers, threading, body encoding and the SMTP envelope.
 
-The bytes are built with `email.policy.SMTP` (CRLF): an ASCII body with short lines
-stays 7bit, anything else is quoted-printable UTF-8, so no line exceeds 998 octets.
-Every field that holds text (addresses, subject, verdict line) is written by
-`reply.headers` from its value and set as it is: the stdlib never parses it again.
-Blind copies exist only in `rcpt_to`.
+A mail is written field by field into a `Draft`, as `email.policy.SMTP` would write
+it (CRLF; an ASCII body with short lines stays 7bit, anything else is
+quoted-printable UTF-8, so no line exceeds 998 octets), but without an
+`EmailMessage`: every field that holds text (addresses, subject, verdict line) is
+written by `reply.headers` from its value, the others are fixed ASCII, and none
+is parsed again. Blind copies exist only in `rcpt_to`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
+from datetime import datetime, timedelta
+from email import quoprimime
 from email.utils import format_datetime, parseaddr
 
 from mailbot.model import Origin, OutgoingMail
 from mailbot.reply.headers import (
+    MAX_LINE,
     MAX_LINE_OCTETS,
     Mailbox,
     display_name,
@@ -28,14 +31,74 @@ from mailbot.reply.headers import (
 from mailbot.reply.quoting import header_value, plain_lines
 from mailbot.reply.settings import ReplySettings
 
-# refold_source="none": the fields set with `set_raw` below are written as they are
-# (`reply.headers` folded them); the header registry would parse and refold them.
-_POLICY = SMTP.clone(refold_source="none")
-
 __all__ = ["MAX_LINE_OCTETS"]
 
 # References kept when the thread is long: the first one and the most recent ones.
 _MAX_REFERENCES = 20
+# The body's own fields, as `EmailMessage.set_content(body, charset="utf-8")` writes them.
+_CONTENT_TYPE = 'Content-Type: text/plain; charset="utf-8"\r\n'
+_MIME_VERSION = "MIME-Version: 1.0\r\n"
+# A Message-ID the header registry writes back as it is: dot-atoms, no domain literal.
+_DOT_ATOM_ID = re.compile(
+    r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*>")
+
+
+class Draft:
+    """A mail being written: its fields in order, each folded already, then its body."""
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id  # as the Message-ID field reads back
+        self._head: list[str] = []
+        self._body = ""
+
+    def add(self, name: str, value: str) -> None:
+        """A field whose value is folded already (lines joined by "\\n "), set as it is."""
+        self._head.append(f"{name}: " + "\r\n".join(value.splitlines()) + "\r\n")
+
+    def add_structured(self, name: str, value: str, as_is: bool) -> str:
+        """A field of the bot's own ASCII (Date, Message-ID), as the stdlib's header
+        registry writes it; the value as it reads back. `as_is`: the registry reads
+        `value` as it is, so that on one line it writes it unchanged."""
+        if as_is and len(name) + 2 + len(value) <= MAX_LINE:
+            self._head.append(f"{name}: {value}\r\n")
+            return value
+        # A long or odd configured domain, an odd offset: rare, so the registry's own.
+        from email.policy import SMTP
+
+        field = SMTP.header_factory(name, value)
+        self._head.append(field.fold(policy=SMTP))
+        return str(field)
+
+    def set_body(self, body: str) -> None:
+        """The plain-text body, 7bit when it can be, else quoted-printable UTF-8."""
+        body = plain_lines(body)
+        short = max(map(len, body.split("\n"))) <= MAX_LINE_OCTETS
+        # What `contentmanager.set_text_content` makes of it: its lines, each ended.
+        text = b"\n".join(body.encode("utf-8").splitlines()) + b"\n"
+        if body.isascii() and short:
+            cte, payload = "7bit", text.decode("ascii")
+        else:
+            cte, payload = "quoted-printable", _quoted_printable(text.decode("latin-1"))
+        self._head += [_CONTENT_TYPE, f"Content-Transfer-Encoding: {cte}\r\n", _MIME_VERSION]
+        self._body = payload
+
+    def data(self) -> bytes:
+        """The bytes handed to SMTP."""
+        mail = "".join(self._head) + "\r\n" + self._body.replace("\n", "\r\n")
+        return mail.encode("ascii", "surrogateescape")
+
+
+def _quoted_printable(text: str) -> str:
+    """`quoprimime.body_encode(text, 78)` (`text`: octets as Latin-1), which maps every
+    character through a table, then folds each line on its own. A line it leaves as it
+    is (short, printable ASCII but "=", no space at its end: most) is not handed to it."""
+    if "\r" in text:  # a line break of its own there; `plain_lines` leaves none
+        return quoprimime.body_encode(text, MAX_LINE)
+    return "\n".join(
+        line if len(line) <= MAX_LINE and line.isascii() and line.isprintable()
+        and "=" not in line and not line.endswith(" ")
+        else quoprimime.body_encode(line, MAX_LINE) for line in text.split("\n"))
 
 
 def message_id(settings: ReplySettings, kind: str, key: str) -> str:
@@ -46,21 +109,36 @@ def message_id(settings: ReplySettings, kind: str, key: str) -> str:
 
 def new_message(
     settings: ReplySettings, kind: str, subject: str, *, key: str, queued_at: datetime
-) -> EmailMessage:
+) -> Draft:
     """A mail from aog@ with the headers every kind carries."""
     if queued_at.tzinfo is None or queued_at.utcoffset() is None:
         raise ValueError("queued_at must be an aware datetime")
-    msg = EmailMessage(policy=_POLICY)
-    put_addresses(msg, "From", [address(settings.aog, settings.aog_name)])
-    put_text(msg, "Subject", subject)
-    msg["Date"] = format_datetime(queued_at)
-    msg["Message-ID"] = message_id(settings, kind, key)
+    mid = message_id(settings, kind, key)
+    draft = Draft(mid)
+    put_addresses(draft, "From", [address(settings.aog, settings.aog_name)])
+    put_text(draft, "Subject", subject)
+    draft.add_structured("Date", *_date_field(queued_at))
+    draft.message_id = draft.add_structured("Message-ID", mid,
+                                            as_is=bool(_DOT_ATOM_ID.fullmatch(mid)))
     # Marks the mail as the bot's own, so that it is never read as a request.
-    put_text(msg, settings.loop_header, settings.aog)
-    return msg
+    put_text(draft, settings.loop_header, settings.aog, settings_text=True)
+    return draft
 
 
-def thread(msg: EmailMessage, origin: Origin) -> None:
+def _date_field(when: datetime) -> tuple[str, bool]:
+    """The Date value, and whether the header registry reads it as it is: it does but
+    for an offset of seconds and a year before 1000."""
+    offset = when.utcoffset() or timedelta(0)
+    return format_datetime(when), not offset % timedelta(minutes=1) and when.year >= 1000
+
+
+@functools.lru_cache(maxsize=64)
+def _own_text(name: str, text: str) -> str:
+    """A field of the settings' text (the loop header): the same value for every mail."""
+    return text_field(name, header_value(plain_lines(text)))
+
+
+def thread(draft: Draft, origin: Origin) -> None:
     """In-Reply-To and References per RFC 5322 section 3.6.4 (none without a Message-ID)."""
     parent = msg_id(origin.message_id)
     if parent is None:
@@ -69,45 +147,37 @@ def thread(msg: EmailMessage, origin: Origin) -> None:
     references = [r for r in dict.fromkeys(references) if r != parent]
     if len(references) >= _MAX_REFERENCES:
         references = [references[0], *references[-(_MAX_REFERENCES - 2) :]]
-    msg.set_raw("In-Reply-To", parent)
-    msg.set_raw("References", "\n ".join([*references, parent]))
+    draft.add("In-Reply-To", parent)
+    draft.add("References", "\n ".join([*references, parent]))
 
 
-def put_text(msg: EmailMessage, name: str, text: str) -> None:
+def put_text(draft: Draft, name: str, text: str, *, settings_text: bool = False) -> None:
     """An unstructured field (Subject, X-Mailbot-Verdict), written from its value on one
-    line (controls, a lone surrogate of a mis-decoded header: a space, a "?")."""
-    msg.set_raw(name, text_field(name, header_value(plain_lines(text))))
+    line (controls, a lone surrogate of a mis-decoded header: a space, a "?").
+    `settings_text`: AOG's wording, the same in many mails, so written once."""
+    if settings_text:
+        draft.add(name, _own_text(name, text))
+    else:
+        draft.add(name, text_field(name, header_value(plain_lines(text))))
 
 
-def put_addresses(msg: EmailMessage, name: str, boxes: Sequence[Mailbox]) -> None:
+def put_addresses(draft: Draft, name: str, boxes: Sequence[Mailbox]) -> None:
     """An address field (From, To, Cc, Reply-To), written from its mailboxes."""
-    msg.set_raw(name, mailbox_field(name, boxes))
-
-
-def set_body(msg: EmailMessage, body: str) -> None:
-    """The plain-text body, 7bit when it can be, else quoted-printable UTF-8."""
-    body = plain_lines(body)
-    short = all(len(line) <= MAX_LINE_OCTETS for line in body.split("\n"))
-    cte = "7bit" if body.isascii() and short else "quoted-printable"
-    msg.set_content(body, charset="utf-8", cte=cte)
+    draft.add(name, mailbox_field(name, boxes))
 
 
 def outgoing(
-    settings: ReplySettings, msg: EmailMessage, kind: str, subject: str, rcpt_to: Iterable[str]
+    settings: ReplySettings, draft: Draft, kind: str, subject: str, rcpt_to: Iterable[str]
 ) -> OutgoingMail:
     """The finished mail and its envelope."""
     return OutgoingMail(
         kind=kind,
-        message_id=str(msg["Message-ID"]),
+        message_id=draft.message_id,
         mail_from=settings.aog,
         rcpt_to=tuple(unique(rcpt_to, exclude=())),
-        data=_serialize(msg),
+        data=draft.data(),
         subject=subject,
     )
-
-
-def _serialize(msg: EmailMessage) -> bytes:
-    return msg.as_bytes(policy=_POLICY)
 
 
 # --- addresses -------------------------------------------------------------------
@@ -116,6 +186,18 @@ def _serialize(msg: EmailMessage) -> bytes:
 def address(addr: str, name: str = "") -> Mailbox:
     """A header address; `name` (else the one written in `addr`) as display name, as
     `reply.headers.display_name` can write it."""
+    if len(addr) + len(name) <= _CACHED:
+        return _address(addr, name)
+    return _address.__wrapped__(addr, name)
+
+
+# The same few addresses (aog@, the maintainer, the ARC staff) come back in every mail;
+# a hostile mail's long ones are not kept.
+_CACHED = 400
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(addr: str, name: str) -> Mailbox:
     display, spec = parseaddr(addr)
     return Mailbox(name=display_name(plain_lines(name or display)), address=spec or addr.strip())
 
@@ -151,6 +233,11 @@ def sender_named(addr: str, origin: Origin) -> Mailbox:
 
 
 def _bare(addr: str) -> str:
+    return _bare_cached(addr) if len(addr) <= _CACHED else _bare_cached.__wrapped__(addr)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bare_cached(addr: str) -> str:
     return (parseaddr(addr)[1] or addr).strip()
 
 

@@ -15,7 +15,6 @@ from mailbot.reply.message import (
     put_text,
     reply_recipients,
     sender_named,
-    set_body,
     thread,
     unique,
 )
@@ -103,13 +102,13 @@ def render_completion(
         [*([request.arc_contact] if contact else []), settings.maintainer, settings.aog],
         exclude={request.user_email},
     )
-    msg = new_message(settings, "completion", subject, key=key, queued_at=queued_at)
-    put_addresses(msg, "To", [address(request.user_email, request.user_name)])
-    put_addresses(msg, "Reply-To", [address(settings.no_reply)])
-    thread(msg, request.origin)
-    msg["Auto-Submitted"] = "auto-generated"
-    set_body(msg, body)
-    return outgoing(settings, msg, "completion", subject, [request.user_email, *bcc])
+    draft = new_message(settings, "completion", subject, key=key, queued_at=queued_at)
+    put_addresses(draft, "To", [address(request.user_email, request.user_name)])
+    put_addresses(draft, "Reply-To", [address(settings.no_reply)])
+    thread(draft, request.origin)
+    draft.add("Auto-Submitted", "auto-generated")
+    draft.set_body(body)
+    return outgoing(settings, draft, "completion", subject, [request.user_email, *bcc])
 
 
 def render_failure(
@@ -139,14 +138,14 @@ def render_failure(
     subject, body = templates.render_with_subject("failure.txt.j2", context)
     to = settings.maintainer
     cc = unique([settings.aog], exclude={to})
-    msg = new_message(settings, "failure", subject, key=key, queued_at=queued_at)
-    put_addresses(msg, "To", [address(to)])
+    draft = new_message(settings, "failure", subject, key=key, queued_at=queued_at)
+    put_addresses(draft, "To", [address(to)])
     if cc:
-        put_addresses(msg, "Cc", [address(a) for a in cc])
-    thread(msg, request.origin)
-    msg["Auto-Submitted"] = "auto-generated"
-    set_body(msg, body)
-    return outgoing(settings, msg, "failure", subject, [to, *cc])
+        put_addresses(draft, "Cc", [address(a) for a in cc])
+    thread(draft, request.origin)
+    draft.add("Auto-Submitted", "auto-generated")
+    draft.set_body(body)
+    return outgoing(settings, draft, "failure", subject, [to, *cc])
 
 
 def render_notice(
@@ -162,11 +161,11 @@ def render_notice(
     sender and the day, so that one notice a day is queued (`message_id`)."""
     context = {"sender": sender, "reason": reason}
     subject, body = templates.render_with_subject("notice.txt.j2", context)
-    msg = new_message(settings, "notice", subject, key=key, queued_at=queued_at)
-    put_addresses(msg, "To", [address(settings.aog)])
-    msg["Auto-Submitted"] = "auto-generated"
-    set_body(msg, body)
-    return outgoing(settings, msg, "notice", subject, [settings.aog])
+    draft = new_message(settings, "notice", subject, key=key, queued_at=queued_at)
+    put_addresses(draft, "To", [address(settings.aog)])
+    draft.add("Auto-Submitted", "auto-generated")
+    draft.set_body(body)
+    return outgoing(settings, draft, "notice", subject, [settings.aog])
 
 
 def _request_context(request: Request) -> dict[str, Any]:
@@ -209,13 +208,13 @@ def _reply(
     (`reply_recipients`): the sender in To, the others in Cc."""
     to, cc = reply_recipients(settings, origin)
     subject = reply_subject(origin.subject)
-    msg = new_message(settings, kind, subject, key=key, queued_at=queued_at)
-    put_addresses(msg, "To", [sender_named(a, origin) for a in to])
+    draft = new_message(settings, kind, subject, key=key, queued_at=queued_at)
+    put_addresses(draft, "To", [sender_named(a, origin) for a in to])
     if cc:
-        put_addresses(msg, "Cc", [sender_named(a, origin) for a in cc])
-    thread(msg, origin)
-    msg["Auto-Submitted"] = "auto-replied"
-    msg["X-Auto-Response-Suppress"] = "All"
-    put_text(msg, "X-Mailbot-Verdict", verdict_line)
-    set_body(msg, body)
-    return outgoing(settings, msg, kind, subject, [*to, *cc])
+        put_addresses(draft, "Cc", [sender_named(a, origin) for a in cc])
+    thread(draft, origin)
+    draft.add("Auto-Submitted", "auto-replied")
+    draft.add("X-Auto-Response-Suppress", "All")
+    put_text(draft, "X-Mailbot-Verdict", verdict_line, settings_text=True)
+    draft.set_body(body)
+    return outgoing(settings, draft, kind, subject, [*to, *cc])

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from mailbot.addresses import Contacts, normal
 from mailbot.reply.quoting import header_value
+from mailbot.reply.wordwrap import wordwrap
+
+if TYPE_CHECKING:
+    import jinja2
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -71,21 +74,30 @@ class Templates:
     environment.
 
     Top-level variables are strict (a misspelt one fails loudly); a template
-    that names the subject sets it with `{%- set subject = ... -%}`.
+    that names the subject sets it with `{%- set subject = ... -%}`. Jinja2 is
+    imported, and the environment made, when the first mail is rendered: most runs
+    send none. The environment keeps each template compiled for the next mail.
     """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    @functools.cached_property
+    def _environment(self) -> jinja2.Environment:
+        import jinja2
+
         # A site's own directory need not hold every template: one it lacks (e.g. one
         # added by a newer mailbot) is the shipped one, not a mail the bot fails on.
         loaders = [jinja2.FileSystemLoader(str(d)) for d in dict.fromkeys(
-            (directory, SHIPPED_TEMPLATES))]
-        self._environment = jinja2.Environment(
+            (self.directory, SHIPPED_TEMPLATES))]
+        environment = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=False,  # plain text mail, not HTML  # noqa: S701
             keep_trailing_newline=True,
         )
+        environment.filters["wordwrap"] = jinja2.pass_environment(wordwrap)
+        return environment
 
     def __repr__(self) -> str:
         return f"Templates({str(self.directory)!r})"
@@ -99,5 +111,7 @@ class Templates:
         module = self._environment.get_template(name).make_module(dict(context))
         subject = getattr(module, "subject", None)
         if not isinstance(subject, str) or not subject.strip():
+            import jinja2
+
             raise jinja2.TemplateError(f"template {name} sets no subject")
         return header_value(subject), str(module)

@@ -8,8 +8,7 @@ sideways rather than shrink their text to nothing).
 from __future__ import annotations
 
 import functools
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from mailbot.report import svg
 from mailbot.report.charts import charts
@@ -18,9 +17,14 @@ from mailbot.report.model import Share, Sheet
 from mailbot.report.page_template import TEMPLATE
 from mailbot.report.tables import page_cell, tables
 
+if TYPE_CHECKING:
+    import jinja2
+
 
 @functools.cache
 def _template() -> jinja2.Template:
+    import jinja2  # here, not above: only the HTML page needs it, not the text sheet
+
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["cell"] = page_cell

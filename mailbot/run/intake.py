@@ -21,7 +21,7 @@ from mailbot.config import Config
 from mailbot.errors import ConfigError, OutageError
 from mailbot.inbox import FETCH_BATCH, BatchMarking, Incoming, Skipped, Source
 from mailbot.journal import Journal, MessageRecord
-from mailbot.plan import Judged, plan
+from mailbot.plan import Disposition, Judged, Rejected, Unjudged, plan
 from mailbot.run.planning import Ledger, parse, rules
 from mailbot.run.record import Recorder, advance, record, record_repeat
 from mailbot.run.summary import RunReport
@@ -82,6 +82,7 @@ class Intake:
         already, so a run that dies in between leaves them to `_mark_unmarked`."""
         if not recorded:
             return
+        self.journal.durable()  # the records outlive even a power cut before the flags
         if isinstance(source, BatchMarking):
             source.mark_processed_all([key for _, key in recorded])
         else:
@@ -107,6 +108,7 @@ class Intake:
             planned = plan(parse(incoming, config), self.ledger,
                            rules(config, key=key, clock=clock), clock.now())
             message = record(self.recorder, incoming, planned)
+            self.ledger.recorded(planned.disposition.kind, _sender(planned.disposition))
         except (OutageError, ConfigError):
             raise  # not this mail's fault: it stays unrecorded for the next run
         except Exception as exc:  # a bug must not stop the other mails: shunt this one
@@ -145,6 +147,15 @@ class Intake:
                 message_id=incoming.message_id, digest=incoming.digest)
             advance(self.journal, incoming.position)
         self.report.kinds[MessageKind.SHUNTED.value] += 1
+
+
+def _sender(d: Disposition) -> str | None:
+    """Who sent a mail the limits may count (a request or a malformed one)."""
+    if isinstance(d, Rejected):
+        return d.malformed.origin.sender
+    if isinstance(d, Judged | Unjudged):
+        return d.request.origin.sender
+    return None
 
 
 # Mail the bot answered (or will not answer twice) is flagged in its mailbox; the

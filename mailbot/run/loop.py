@@ -11,18 +11,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailbot import faults, health, scheduler, shadow, stage
 from mailbot.archive import Archive, open_archive
 from mailbot.clock import SYSTEM, Clock, parse_stamp, stamp
 from mailbot.config import Config
 from mailbot.errors import AlreadyRunning, ImapError, MailbotError, OutageError
-from mailbot.inbox import ImapSource, MaildirSource, Source, TriggerSource
+from mailbot.inbox import MaildirSource, Source, TriggerSource
 from mailbot.journal import LIVE_SINCE, Journal
 from mailbot.outbox import flush
 from mailbot.review import copy_for_review
 from mailbot.run.intake import Intake
 from mailbot.run.summary import RunReport
+
+if TYPE_CHECKING:  # the IMAP client is imported by a run that uses it (`_link`)
+    from mailbot.inbox import ImapLink
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,7 @@ class Pass:
     report: RunReport = field(default_factory=RunReport)
     refused: MailbotError | None = None  # e.g. a host key that does not match
     shadow: bool = False  # decide and record everything, touch and send nothing
+    imap: ImapLink | None = None  # the run's IMAP connection (kept by `mailbot watch`)
 
 
 def _open_source(p: Pass, name: str) -> Source:
@@ -85,8 +90,10 @@ def _open_source(p: Pass, name: str) -> Source:
     if name == "triggers":
         return TriggerSource(p.config.path(inbox.triggers.path), inbox.triggers.pattern,
                              cutover=cutover(p.config, p.journal, p.clock))
+    from mailbot.inbox import ImapSource
+
     return ImapSource(inbox.imap, watermark=p.journal.watermark(inbox.imap.folder),
-                      cutover=cutover(p.config, p.journal, p.clock))
+                      cutover=cutover(p.config, p.journal, p.clock), link=p.imap)
 
 
 def _source(p: Pass, name: str) -> Source:
@@ -143,7 +150,7 @@ def copy_sent_mail(p: Pass) -> None:
     """A review copy of each sent mail, for AOG; an IMAP server found down is not waited for
     a second time (mail sent before an SMTP outage still gets its copy)."""
     if not any(isinstance(o, ImapError) for o in p.report.outages):
-        copy_for_review(p.config, p.journal)
+        copy_for_review(p.config, p.journal, p.imap)
 
 
 def remove_finished_triggers(p: Pass) -> None:
@@ -181,20 +188,36 @@ SHADOW_STEPS: tuple[Callable[[Pass], None], ...] = (
 
 def run_once(config: Config, *, archive_factory: Callable[[], Archive] | None = None,
              transport_factory: Callable[[], stage.Transport] | None = None,
-             clock: Clock = SYSTEM, dry_run: bool = False) -> RunReport:
+             clock: Clock = SYSTEM, dry_run: bool = False,
+             imap: ImapLink | None = None) -> RunReport:
     """Everything one cron run does; outages are collected, the other steps still run.
 
     `dry_run`: this one pass is a shadow pass, whatever `mailbot.mode` says.
+    `imap`, `transport_factory`: connections `mailbot watch` keeps from pass to pass
+    (the pass closes what the factory gives; a kept transport ignores that).
     """
     with single_instance(config.path(config.mailbot.lock_file)):
         journal = Journal(config.path(config.mailbot.journal), clock)
+        # One login a run, shared by the intake and the review copies (made on first use).
+        link = imap or _link(config)
         try:
             p = Pass(config, journal, archive_factory or (lambda: open_archive(config)),
                      transport_factory or (lambda: stage.open_transport(config)), clock,
-                     shadow=dry_run or config.mailbot.mode == "shadow")
+                     shadow=dry_run or config.mailbot.mode == "shadow", imap=link)
             return _run(p)
         finally:
             journal.close()
+            if imap is None and link is not None:
+                link.drop()
+
+
+def _link(config: Config) -> ImapLink | None:
+    """The run's IMAP connection, if it reads or copies to the aog@ mailbox at all."""
+    if "imap" not in config.inbox.sources and config.outbox.review.copy_to != "imap":
+        return None
+    from mailbot.inbox import ImapLink
+
+    return ImapLink(config.inbox.imap)
 
 
 def _run(p: Pass) -> RunReport:

@@ -3,25 +3,33 @@ knowledge, and the rules read from the settings. Shared by a run and `mailbot ch
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from mailbot import grammar, reply, stage, textmail
+from mailbot import stage
 from mailbot.archive import Archive
 from mailbot.clock import Clock
 from mailbot.config import Config
 from mailbot.decide import ActiveRequest
 from mailbot.inbox import Channel, Incoming, TriggerSource
-from mailbot.journal import Journal
+from mailbot.journal import LIMITED_KINDS, Journal, sender_key
 from mailbot.model import Facts, Malformed, NotARequest, OutgoingMail, Parsed, Request
 from mailbot.plan import Rules
+from mailbot.states import MessageKind
 
 # How far apart the mail and the trigger file of one request may arrive (AOG's
 # trigger cron ran hourly).
 TWIN_WINDOW = timedelta(days=2)
 
 
+# The grammar, the text decoding and the replies are imported with the first mail: an
+# idle run (cron's every few minutes) never pays for their regular expressions.
+
+
 def _parse_mail(incoming: Incoming, config: Config) -> Parsed:
+    from mailbot import grammar
+
     return grammar.parse_message(incoming.raw, received=incoming.received,
                                  own_addresses=config.own_addresses,
                                  loop_header=config.replies.loop_header,
@@ -30,6 +38,8 @@ def _parse_mail(incoming: Incoming, config: Config) -> Parsed:
 
 
 def _parse_trigger(incoming: Incoming, config: Config) -> Parsed:
+    from mailbot import grammar, textmail
+
     return grammar.parse_trigger(textmail.decode_text_bytes(incoming.raw),
                                  received=incoming.received, file_name=incoming.key,
                                  own_addresses=config.own_addresses)
@@ -67,6 +77,8 @@ class Ledger:
         # A Ledger lives for one run (or one `check`, one `reprocess`): the per-run
         # limits count from here.
         self.started = None if journal is None else journal.clock.now()
+        self._this_run: Counter[str] = Counter()
+        self._before_run: dict[str, int] = {}
 
     def twin_of(self, request: Request) -> int | None:
         return None if self.journal is None else self.journal.twin_of(request, TWIN_WINDOW)
@@ -75,10 +87,26 @@ class Ledger:
         return 0 if self.journal is None else self.journal.malformed_from(sender, since)
 
     def requests_from(self, sender: str, since: datetime | None) -> int:
-        start = since or self.started
-        if self.journal is None or start is None:
+        """What this run recorded of the sender's, counted as it recorded them, plus (for
+        a `since` before the run) what the journal held from `since` to the run's start,
+        asked once per sender: a backlog of n mails costs n counts, not n squared rows.
+        The window is fixed at the sender's first mail, so a run that lasts hours counts
+        a little more than 24 h: the safe side of a limit."""
+        if self.journal is None or self.started is None:
             return 0
-        return self.journal.requests_from(sender, start)
+        key = sender_key(sender)
+        if since is None:
+            return self._this_run[key]
+        if since >= self.started:  # not a window this ledger keeps
+            return self.journal.requests_from(sender, since)
+        if key not in self._before_run:
+            self._before_run[key] = self.journal.requests_from(sender, since, self.started)
+        return self._before_run[key] + self._this_run[key]
+
+    def recorded(self, kind: MessageKind, sender: str | None) -> None:
+        """A mail this run recorded: counted for the limits if it is of a kind they count."""
+        if sender and kind in LIMITED_KINDS:
+            self._this_run[sender_key(sender)] += 1
 
     def active_requests(self) -> Sequence[ActiveRequest]:
         if self.journal is None:
@@ -104,6 +132,8 @@ def rules(config: Config, *, key: str, clock: Clock) -> Rules:
     """The plan's rules for one item; `key` makes the Message-ID of its malformed reply."""
 
     def render_malformed(malformed: Malformed) -> OutgoingMail:
+        from mailbot import reply
+
         return reply.render_malformed(config.reply_settings, config.templates, malformed,
                                       key=key, queued_at=clock.now())
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailbot import faults, plan, reply
+from mailbot import faults, plan
 from mailbot.clock import Clock
 from mailbot.config import Config
 from mailbot.inbox import Incoming, Position
@@ -125,6 +125,8 @@ def _kept(rec: Recorder, message: int, d: plan.Disposition) -> None:
         return
     now = rec.clock.now()
     day = now.astimezone(rec.config.zone).date().isoformat()
+    from mailbot import reply  # with the first mail to answer (see run/planning.py)
+
     notice = reply.render_notice(rec.config.reply_settings, rec.config.templates, d.sender,
                                  d.reason, key=f"{rec.journal.instance}:notice:{d.sender}:{day}",
                                  queued_at=now)
@@ -150,6 +152,8 @@ def _reject(rec: Recorder, message: int, d: plan.Disposition) -> None:
 def _answer(rec: Recorder, message: int, d: plan.Disposition) -> None:
     assert isinstance(d, plan.Answered)
     request = rec.journal.record_request(message, d.request, d.verdict, RequestState.ANSWERED)
+    from mailbot import reply
+
     mail = reply.render_verdict(rec.config.reply_settings, rec.config.templates, d.request,
                                 d.verdict,
                                 key=f"{rec.journal.instance}:request:{request}",

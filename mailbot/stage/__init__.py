@@ -22,11 +22,44 @@ The parts, one reason to change each:
 
 from __future__ import annotations
 
-from mailbot.stage.command import command_line, jobs_dir, stagecalms_argv
-from mailbot.stage.jobs import JobStatus, LaunchedJob, launch, poll
-from mailbot.stage.output import Expected, parse_output, well_formed_url
-from mailbot.stage.ssh import SshTransport
-from mailbot.stage.transport import LocalTransport, Transport, open_transport
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailbot.stage.command import command_line, jobs_dir, stagecalms_argv
+    from mailbot.stage.jobs import JobStatus, LaunchedJob, launch, poll
+    from mailbot.stage.output import Expected, parse_output, well_formed_url
+    from mailbot.stage.ssh import SshTransport
+    from mailbot.stage.transport import LocalTransport, Transport, open_transport
+
+# Where each name lives. Each is imported on its first use: a run with the local
+# transport never loads `ssh` (nor paramiko with it).
+_HOMES = {
+    "command_line": "command",
+    "Expected": "output",
+    "jobs_dir": "command",
+    "JobStatus": "jobs",
+    "launch": "jobs",
+    "LaunchedJob": "jobs",
+    "LocalTransport": "transport",
+    "open_transport": "transport",
+    "parse_output": "output",
+    "poll": "jobs",
+    "SshTransport": "ssh",
+    "stagecalms_argv": "command",
+    "Transport": "transport",
+    "well_formed_url": "output",
+}
+
+
+def __getattr__(name: str) -> object:
+    """A name of this package, imported from its module when first asked for."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value  # asked once: later lookups are plain
+    return value
+
 
 __all__ = [
     "Expected",

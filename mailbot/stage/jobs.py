@@ -20,6 +20,7 @@ is there) or may be started (`job.sh` is there and `started` is not).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailbot import faults
@@ -30,6 +31,7 @@ from mailbot.text import one_line
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _LOG_MARKER = "--- mailbot: job log follows ---"
+_RUNNING = "mailbot-running"  # still_running's answer: this word and a job's index
 # How long a launch waits for the started wrapper to write its pid (500 x 10 ms):
 # the wrapper writes it first thing, so only a very busy host takes longer, and
 # then the job is in doubt until a poll sees the pid.
@@ -203,6 +205,33 @@ def poll(transport: Transport, job: LaunchedJob, timeout: float = 60) -> JobStat
     )
 
 
+def still_running(transport: Transport, jobs: Sequence[LaunchedJob],
+                  timeout: float = 60) -> set[str]:
+    """The directories of the `jobs` that run as last seen: their pid file shows the pid
+    known, that process (the session's leader) lives, no exit status yet. One command asks
+    for all, each pass; every other job (ended, vanished, in doubt, its pid new, its leader
+    gone) is for `poll` to read whole."""
+    known = [(n, job) for n, job in enumerate(jobs) if job.pid is not None]
+    if not known:
+        return set()
+    lines = []
+    for n, job in known:
+        here = _remote_path(job.job_dir)
+        lines += [
+            f'pid=; read -r pid 2>/dev/null < {here}/pid',
+            f'if [ "$pid" = {job.pid} ] && [ ! -f {here}/rc ]; then',
+            _leader_alive(),
+            f'  if [ "$alive" = 1 ]; then echo "{_RUNNING} {n}"; fi',
+            "fi",
+        ]
+    status, output = transport.run(_sh("\n".join([*lines, f"echo {_RUNNING} end"])), timeout)
+    said = {line.strip() for line in output.splitlines()}
+    if status != 0 or f"{_RUNNING} end" not in said:
+        raise SshError(f"could not poll {len(known)} jobs (exit status {status}): "
+                       f"{_said(output)}")
+    return {job.job_dir for n, job in known if f"{_RUNNING} {n}" in said}
+
+
 def _poll_script(job: LaunchedJob) -> str:
     # Liveness is read BEFORE rc: a job that ends in between then shows as
     # "dead with rc" (finished) instead of "dead without rc" (vanished).
@@ -223,6 +252,21 @@ def _poll_script(job: LaunchedJob) -> str:
             "if [ -f out.log ]; then cat out.log; fi",
         ]
     )
+
+
+def _leader_alive() -> str:
+    """Shell lines setting `alive=1` while the session leader `$pid` runs, not a zombie:
+    with /proc, by shell builtins alone (a poll of every pass forks nothing); without it,
+    as `_alive_check`. A leader gone while its session lives on is not "running" here:
+    `poll` reads that job whole and finds the session."""
+    return "\n".join([
+        "  if [ -d /proc/self ]; then",
+        '    alive=0; stat=; read -r stat 2>/dev/null < "/proc/$pid/stat"',
+        '    case "$stat" in "") ;; *") Z "*) ;; *) alive=1;; esac',
+        "  else",
+        _alive_check(),
+        "  fi",
+    ])
 
 
 def _alive_check() -> str:

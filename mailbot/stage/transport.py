@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from typing import Protocol
 
 from mailbot.config import Config
@@ -59,3 +60,36 @@ def open_transport(config: Config) -> Transport:
             known_hosts=config.path(ssh.known_hosts),
         )
     raise ConfigError(f"staging.transport: {kind!r} is not one of local, ssh")
+
+
+class KeptTransport:
+    """The staging host's connection as `mailbot watch` keeps it from pass to pass: opened on
+    first use, its key exchange made once, closed by `end`. A connection found down before a
+    command (the host rebooted since the last pass) is opened anew for it; a fault during a
+    command drops it, and the next command connects anew. Host keys are checked at each
+    connect, as the opener does."""
+
+    def __init__(self, opener: Callable[[], Transport]) -> None:
+        self._opener = opener
+        self._open: Transport | None = None
+
+    def run(self, command: str, timeout: float) -> tuple[int, str]:
+        """Run `command` once on the kept connection (never resent once it was sent)."""
+        if isinstance(self._open, SshTransport) and not self._open.connected():
+            self.end()
+        if self._open is None:
+            self._open = self._opener()
+        try:
+            return self._open.run(command, timeout)
+        except SshError:
+            self.end()
+            raise
+
+    def close(self) -> None:
+        """Kept for the next pass: a pass's end does not close it."""
+
+    def end(self) -> None:
+        """Close the connection; the next command opens a new one."""
+        if self._open is not None:
+            transport, self._open = self._open, None
+            transport.close()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import policy
 from email.errors import MessageDefect
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 from mailbot.text import one_line
+from mailbot.textmail import shortcuts
 from mailbot.textmail.headers import (
     content_params,
     content_type,
@@ -32,16 +32,17 @@ class NestingDefect(MessageDefect):
 
 
 def parse_bytes(raw: bytes) -> EmailMessage:
-    """The stdlib parser with `policy.default`; it records defects instead of raising.
+    """The stdlib parser with `policy.default` (a plain Content-Type left unparsed,
+    `shortcuts.LAZY`); it records defects instead of raising.
 
     Its parser recurses once per nested part: a mail of a thousand nested
     message/rfc822 parts exhausts the stack. Such a mail keeps its headers, its body
     is left unparsed, and a `NestingDefect` says why (see `too_deep`).
     """
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
+        message = BytesParser(policy=shortcuts.LAZY).parsebytes(raw)
     except RecursionError:
-        message = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+        message = BytesParser(policy=shortcuts.LAZY).parsebytes(raw, headersonly=True)
         message.defects.append(NestingDefect("MIME parts nested too deeply to parse"))
     assert isinstance(message, EmailMessage)
     return message

@@ -14,13 +14,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import policy
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import TypeVar
 
 from mailbot.text import one_line
+from mailbot.textmail import shortcuts
 from mailbot.textmail.text import unsurrogate
 
 T = TypeVar("T")
@@ -29,6 +29,7 @@ T = TypeVar("T")
 # (RFC 5322 section 3.6.4), and a hostile header may hold tens of thousands.
 _MAX_IDS_KEPT = 50
 
+_FOLDING = re.compile(r"\r?\n[ \t]")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _BARE_MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
 
@@ -75,8 +76,11 @@ def header_texts(message: Message, name: str) -> list[str]:
 
 
 def _decode_header(name: str, raw: str) -> str | None:
+    plain = shortcuts.unstructured(name, raw)
+    if plain is not None:
+        return plain
     try:
-        return str(policy.default.header_factory(name, raw))
+        return str(shortcuts.header_class(name)(name, raw))
     except Exception:  # the policy's parser has crashed on hostile headers before
         return None
 
@@ -88,11 +92,13 @@ def raw_headers(message: Message, name: str, *, ends: bool = False) -> list[str]
     `ends` its start and its end (a thread's first and latest References).
     """
     wanted = name.lower()
+    size = len(wanted)
     out: list[str] = []
     for key, value in message.raw_items():
-        if key.lower() == wanted:
+        # Comparing lengths first spares lower-casing every name for every lookup.
+        if len(key) == size and key.lower() == wanted:
             text = _cut(str(value), ends)
-            out.append(re.sub(r"\r?\n[ \t]", " ", text).strip())
+            out.append((_FOLDING.sub(" ", text) if "\n" in text else text).strip())
             if len(out) == MAX_FIELDS:
                 break
     return out
@@ -128,9 +134,9 @@ def mailboxes(message: Message, name: str) -> list[Mailbox]:
         room = MAX_ADDRESSES - len(out)
         if room <= 0:
             break
-        head = ",".join(address_items(raw)[:room])
-        parsed = _policy_mailboxes(name, head)
-        out.extend(parsed if parsed is not None else _legacy_mailboxes(head))
+        items = address_items(raw)[:room]
+        parsed = _policy_mailboxes(name, items)
+        out.extend(parsed if parsed is not None else _legacy_mailboxes(",".join(items)))
     return out[:MAX_ADDRESSES]
 
 
@@ -163,9 +169,13 @@ def address_items(raw: str) -> list[str]:
     return [item for item in items if item.strip()]
 
 
-def _policy_mailboxes(name: str, raw: str) -> list[Mailbox] | None:
+def _policy_mailboxes(name: str, items: list[str]) -> list[Mailbox] | None:
+    plain = shortcuts.mailboxes(name, items)
+    if plain is not None:
+        return [Mailbox(one_line(unsurrogate(display)), address.lower())
+                for display, address in plain]
     try:
-        header = policy.default.header_factory(name, raw)
+        header = shortcuts.header_class(name)(name, ",".join(items))
     except Exception:
         return None
     return [Mailbox(one_line(unsurrogate(a.display_name)), unsurrogate(a.addr_spec).strip().lower())
@@ -224,7 +234,7 @@ def header_date(message: Message) -> datetime | None:
     raws = raw_headers(message, "Date")
     if not raws:
         return None
-    value = safe(lambda: parsedate_to_datetime(raws[0]), None)
+    value = shortcuts.date(raws[0]) or safe(lambda: parsedate_to_datetime(raws[0]), None)
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -248,8 +258,11 @@ def content_params(part: Message) -> dict[str, str]:
     raws = raw_headers(part, "Content-Type")
     if not raws:
         return {}
+    plain = shortcuts.content_params(raws[0])
+    if plain is not None:
+        return plain
     try:
-        params = policy.default.header_factory("content-type", raws[0]).params
+        params = shortcuts.header_class("content-type")("content-type", raws[0]).params
         return {str(k).lower(): str(v) for k, v in params.items()}
     except Exception:
         return {}

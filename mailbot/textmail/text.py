@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # ISO-8859-1 declared is usually cp1252 written by Windows clients (curly quotes at 0x92).
 _CP1252_ALIASES = frozenset({"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "us-ascii",
                              "ascii", "iso_8859-1", "iso-ir-100", "cp819"})
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACES = str.maketrans({"\u00a0": " ", "\u2007": " ", "\u202f": " ", "\t": " "})
 
 
@@ -36,7 +38,7 @@ def _charset_chain(declared: str | None) -> list[str]:
 
 def unsurrogate(value: str) -> str:
     """Undo the parser's surrogate escapes of raw 8-bit header bytes (mostly UTF-8 in practice)."""
-    if not any("\ud800" <= c <= "\udfff" for c in value):
+    if not _SURROGATE.search(value):
         return value
     try:
         return decode_text_bytes(value.encode("utf-8", "surrogateescape"))
@@ -51,8 +53,13 @@ def normalize_text(text: str) -> str:
 
 
 def analysis_line(line: str) -> str:
-    """A line as the grammar reads it: tabs and non-breaking spaces are spaces, runs collapsed."""
-    return " ".join(line.translate(_SPACES).split(" ")).strip() if line else ""
+    """A line as the grammar reads it: tabs and non-breaking spaces are spaces, its ends
+    stripped."""
+    if not line:
+        return ""
+    # Of the characters `_SPACES` replaces, only the tab is ASCII: `replace` is much
+    # cheaper than `translate`, and most lines are ASCII.
+    return (line.replace("\t", " ") if line.isascii() else line.translate(_SPACES)).strip()
 
 
 def unflow(text: str, *, delsp: bool) -> str:

@@ -93,6 +93,14 @@ class ImapServer:
             client.logout()
 
 
+def folder_tree(client: imapclient.IMAPClient, root: str) -> list[str]:
+    """`root` and its subfolders at any depth (e.g. the review folder and its months),
+    those that hold mail (a parent only named by its children is not one)."""
+    names = [name for flags, _, name in client.list_folders(pattern=f"{root}*")
+             if b"\\Noselect" not in flags and b"\\NonExistent" not in flags]
+    return sorted(n for n in names if n == root or n.startswith(f"{root}/"))
+
+
 def _delete_folders_but_inbox(client: imapclient.IMAPClient) -> None:
     folders = [name for _flags, _sep, name in client.list_folders()]
     # Children before parents: longest names first. A parent that only existed
