@@ -117,17 +117,23 @@ def bot_env(found: Servers) -> dict[str, str]:
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB) of one process; raises when it fails."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)  # wait4: this child's own peak RSS
-        elapsed = time.perf_counter() - start
-        process.returncode = code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            err.seek(0)
-            raise RuntimeError(f"{argv} exited {code}: {err.read().decode(errors='replace')}")
-    return elapsed, usage.ru_maxrss / 1024
+    """Seconds and peak RSS (MiB) of one process; raises when it fails. A `python -m
+    MODULE` is run through `benchmarks.peak`, which reads the peak in the process itself."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        if argv[1:2] == ["-m"]:
+            argv = [argv[0], "-m", "benchmarks.peak", str(peak), *argv[2:]]
+        with tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(process.pid, 0)
+            elapsed = time.perf_counter() - start
+            process.returncode = code = os.waitstatus_to_exitcode(status)
+            if code != 0:
+                err.seek(0)
+                raise RuntimeError(f"{argv} exited {code}: {err.read().decode(errors='replace')}")
+        kib = int(peak.read_text()) if peak.exists() else usage.ru_maxrss
+    return elapsed, kib / 1024
 
 
 def run_bot(config: Path, env: dict[str, str], *args: str) -> tuple[float, float]:

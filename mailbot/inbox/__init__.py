@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mailbot.inbox.base import (
+        FETCH_BATCH,
         BatchMarking,
         Channel,
         Incoming,
@@ -24,13 +25,7 @@ if TYPE_CHECKING:
     from mailbot.inbox.files import MaildirSource, TriggerSource, delivered_at
     from mailbot.inbox.folders import server_folder
     from mailbot.inbox.identity import content_digest, message_id_key
-    from mailbot.inbox.imap import (
-        FETCH_BATCH,
-        ImapLink,
-        ImapSource,
-        connect_imap,
-        ensure_folder,
-    )
+    from mailbot.inbox.imap import ImapLink, ImapSource, connect_imap, ensure_folder
 
 # Where each name lives. Each is imported on its first use: a run from a Maildir
 # never loads `imap` and `folders`, and imapclient with them.
@@ -41,7 +36,7 @@ _HOMES = {
     "content_digest": "identity",
     "delivered_at": "files",
     "ensure_folder": "imap",
-    "FETCH_BATCH": "imap",
+    "FETCH_BATCH": "base",
     "ImapLink": "imap",
     "ImapSource": "imap",
     "Incoming": "base",

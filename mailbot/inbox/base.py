@@ -18,6 +18,10 @@ class Channel(StrEnum):
     TRIGGER = "trigger"  # a trigger file written by the trigger script
 
 
+# Mails read (IMAP: FETCHed) in one go, and recorded ones marked (one STORE) in one go.
+FETCH_BATCH = 50
+
+
 @dataclass(frozen=True)
 class Position:
     """How far a source has read (an IMAP folder's UID watermark per UIDVALIDITY)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mailbot import config as cfg
 from mailbot import faults
 from mailbot.errors import ConfigError, ImapError, MailbotError
-from mailbot.inbox.base import Channel, Incoming, Position, SeenCheck, Skipped
+from mailbot.inbox.base import FETCH_BATCH, Channel, Incoming, Position, SeenCheck, Skipped
 from mailbot.inbox.folders import server_folder
 from mailbot.inbox.identity import message_id_key
 from mailbot.retry import ConnectRetry
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FETCH_BATCH = 50
 
 
 # The first pass reads only what decides whether a mail is new: a mail that is

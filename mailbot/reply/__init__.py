@@ -21,16 +21,47 @@ so that its wording is theirs too. `detail` is a plain dict, read with
 
 from __future__ import annotations
 
-from mailbot.reply.message import MAX_LINE_OCTETS, message_id
-from mailbot.reply.quoting import TRUNCATION_MARKER, quote, reply_subject
-from mailbot.reply.render import (
-    render_completion,
-    render_failure,
-    render_malformed,
-    render_notice,
-    render_verdict,
-)
-from mailbot.reply.settings import SHIPPED_TEMPLATES, ReplySettings, Templates
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailbot.reply.message import MAX_LINE_OCTETS, message_id
+    from mailbot.reply.quoting import TRUNCATION_MARKER, quote, reply_subject
+    from mailbot.reply.render import (
+        render_completion,
+        render_failure,
+        render_malformed,
+        render_notice,
+        render_verdict,
+    )
+    from mailbot.reply.settings import SHIPPED_TEMPLATES, ReplySettings, Templates
+
+# Where each name lives, imported on first use: the settings check an address with
+# `reply.headers` without loading the renderers (an idle run renders nothing).
+_HOMES = {
+    "MAX_LINE_OCTETS": "message",
+    "message_id": "message",
+    "TRUNCATION_MARKER": "quoting",
+    "quote": "quoting",
+    "reply_subject": "quoting",
+    "render_completion": "render",
+    "render_failure": "render",
+    "render_malformed": "render",
+    "render_notice": "render",
+    "render_verdict": "render",
+    "SHIPPED_TEMPLATES": "settings",
+    "ReplySettings": "settings",
+    "Templates": "settings",
+}
+
+
+def __getattr__(name: str) -> object:
+    """A name of this package, imported from its module when first asked for."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value  # asked once: later lookups are plain
+    return value
 
 __all__ = [
     "MAX_LINE_OCTETS",

@@ -8,7 +8,6 @@ from typing import Protocol
 
 from mailbot.config import Config
 from mailbot.errors import ConfigError, SshError
-from mailbot.stage.ssh import SshTransport
 
 
 class Transport(Protocol):
@@ -53,6 +52,8 @@ def open_transport(config: Config) -> Transport:
     if kind == "local":
         return LocalTransport()
     if kind == "ssh":
+        from mailbot.stage.ssh import SshTransport  # a local staging loads no SSH code
+
         ssh = config.staging.ssh
         return SshTransport.connect(
             ssh,
@@ -75,6 +76,8 @@ class KeptTransport:
 
     def run(self, command: str, timeout: float) -> tuple[int, str]:
         """Run `command` once on the kept connection (never resent once it was sent)."""
+        from mailbot.stage.ssh import SshTransport
+
         if isinstance(self._open, SshTransport) and not self._open.connected():
             self.end()
         if self._open is None:
