@@ -8,8 +8,9 @@ finds a mail again), how far it has read (`Position`) and its marking (`marks`,
 `mark_processed`); `identity` says which mail a mail is, whatever its key.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from mailbot import lazy
 
 if TYPE_CHECKING:
     from mailbot.inbox.base import (
@@ -51,13 +52,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """A name of this package, imported from its module when first asked for."""
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value  # asked once: later lookups are plain
-    return value
+__getattr__ = lazy.attributes(__name__, _HOMES)
 
 
 __all__ = [

@@ -22,8 +22,9 @@ The parts, one reason to change each:
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from mailbot import lazy
 
 if TYPE_CHECKING:
     from mailbot.stage.command import command_line, jobs_dir, stagecalms_argv
@@ -52,13 +53,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """A name of this package, imported from its module when first asked for."""
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value  # asked once: later lookups are plain
-    return value
+__getattr__ = lazy.attributes(__name__, _HOMES)
 
 
 __all__ = [
