@@ -103,13 +103,16 @@ def _store_batch(client: imapclient.IMAPClient, folder: str, journal: Journal,
     if todo:
         with journal.transaction():
             journal.mark_copying([m.id for m in todo])
-        _append(client, folder, todo)
+        append_copies(client, folder, todo, multiappend=client.has_capability("MULTIAPPEND"))
     _copied(journal, batch)
 
 
-def _append(client: imapclient.IMAPClient, folder: str, mails: list[MailRecord]) -> None:
+def append_copies(client: imapclient.IMAPClient, folder: str, mails: list[MailRecord], *,
+                  multiappend: bool) -> None:
+    """The mails' copies, `\\Seen`, dated when sent: in one command with `multiappend`
+    (RFC 3502, where the server offers it), else one APPEND each."""
     copies = [(without_bcc(m.data), parse_stamp(m.sent) if m.sent else None) for m in mails]
-    if client.has_capability("MULTIAPPEND"):
+    if multiappend:
         client.multiappend(folder, [{"msg": data, "flags": [b"\\Seen"],
                                      **({"date": when} if when else {})}
                                     for data, when in copies])
