@@ -141,6 +141,34 @@ def test_a_shortcut_is_never_taken_for_other_fields() -> None:
     assert shortcuts.mime_value("Content-Disposition", "inline") is None
 
 
+@pytest.mark.parametrize("item", ["=?utf-8?q?@?=", "<=?utf-8?q?a?=@b.c>", "a@=?utf-8?q?b?="])
+def test_an_address_holding_an_encoded_word_takes_the_policy_path(item: str) -> None:
+    """The policy decodes an atom of the address that starts an encoded word
+    (`=?utf-8?q?@?=` reads as `"@"`): the shortcut must not read it as written."""
+    assert shortcuts.mailboxes("From", [item]) is None
+    message = textmail.parse_bytes(f"From: {item}\r\n\r\nhi\r\n".encode())
+    expected = _policy_mailboxes("From", [item])
+    assert [(box.name, box.address) for box in textmail.mailboxes(message, "From")] == (
+        expected or [])
+
+
+def test_headers_read_after_a_change_are_the_new_ones() -> None:
+    """The grammar's lookups share one index of a message's fields: a field added,
+    replaced or removed afterwards is read as it now stands."""
+    message = textmail.parse_bytes(b"Subject: one\r\nTo: a@b.c\r\nIn-Reply-To: <1@x>\r\n\r\nhi\r\n")
+    assert textmail.header_texts(message, "Subject") == ["one"]
+    assert textmail.message_ids(message, "In-Reply-To") == ("<1@x>",)
+    message.replace_header("In-Reply-To", "<2@x>")
+    assert textmail.message_ids(message, "In-Reply-To") == ("<2@x>",)
+    message.replace_header("Subject", "two")
+    assert textmail.header_texts(message, "Subject") == ["two"]
+    message["Comments"] = "three"
+    assert textmail.header_texts(message, "Comments") == ["three"]
+    del message["Subject"]
+    assert textmail.raw_headers(message, "subject") == []
+    assert [box.address for box in textmail.mailboxes(message, "To")] == ["a@b.c"]
+
+
 # ---------------------------------------------------------------- generated values
 
 _ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"

@@ -18,6 +18,8 @@ _AUTO_SUBJECT = re.compile(
     r"\s+notification|returned\s+mail|mail\s+delivery\s+(?:failed|failure|system))\b",
     re.IGNORECASE,
 )
+_EMPTY_PATH = re.compile(r"<\s*>")
+_TAG = re.compile(r"^\s*\[[^\]]*\]\s*")
 _AUTOMATIC_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 # The Message-IDs of the bot's own mails (see `reply.message_id`).
 _BOT_MESSAGE_ID = re.compile(r"<mailbot\.[a-z0-9_-]+\.[0-9a-f]+@(?P<domain>[^<>@\s]+)>",
@@ -62,7 +64,7 @@ def automatic_reason(message: EmailMessage, senders: Sequence[textmail.Mailbox],
     listed = sorted({n for n in names if n.startswith("list-")})
     if listed:
         return f"mailing-list mail ({listed[0]} header)"
-    if any(re.fullmatch(r"<\s*>", v.strip()) for v in textmail.raw_headers(message, "Return-Path")):
+    if any(_EMPTY_PATH.fullmatch(v.strip()) for v in textmail.raw_headers(message, "Return-Path")):
         return "delivery report (empty Return-Path <>)"
     for sender in [*senders, *textmail.mailboxes(message, "Sender")]:
         if sender.address.partition("@")[0] in _AUTOMATIC_SENDERS:
@@ -93,7 +95,7 @@ def bot_mail_answered(message: EmailMessage, domains: frozenset[str]) -> str:
 
 def _strip_tags(subject: str) -> str:
     while True:
-        match = re.match(r"^\s*\[[^\]]*\]\s*", subject)
+        match = _TAG.match(subject)
         if not match:
             return subject
         subject = subject[match.end():]

@@ -161,8 +161,18 @@ def _forward_header_line(line: str, scan: Scan) -> bool:
     return bool(_HEADER_BLOCK_LINE.match(line)) or line.startswith("_" * 8)
 
 
+def _request_line(line: str) -> re.Match[str] | None:
+    """`_REQUEST_LINE.search(line)`, spared on the ASCII lines that cannot match."""
+    # Searched at every place of a line, the pattern costs more than the rest of a line's
+    # reading. In ASCII its case-insensitive "please" is just that; elsewhere
+    # case-insensitivity reaches further ("ſ" is an "s"), so those lines are searched.
+    if line.isascii() and "please" not in line.lower():
+        return None
+    return _REQUEST_LINE.search(line)
+
+
 def _read_line(line: str, scan: Scan) -> None:
-    request = _REQUEST_LINE.search(line)
+    request = _request_line(line)
     if request:
         _add_value(scan, MOUS, request.group("value").strip())
         return
@@ -194,7 +204,7 @@ def _canonical_key(keyword: str) -> str:
 
 def is_request_line(line: str) -> bool:
     """The line is the request line or one of its field lines (whatever its value)."""
-    return bool(_REQUEST_LINE.search(line) or _FIELD_LINE.match(line))
+    return bool(_request_line(line) or _FIELD_LINE.match(line))
 
 
 def request_shape(scan: Scan, subject: str, *, is_reply: bool) -> str | None:

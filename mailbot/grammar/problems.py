@@ -42,7 +42,8 @@ def count(n: int) -> str:
 
 def show(value: str, *, quote: bool = True, limit: int = 80) -> str:
     """A value quoted for a problem line: invisible characters escaped, long ones cut."""
-    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in value)
+    shown = value if value.isprintable() else "".join(
+        c if c.isprintable() else f"\\u{ord(c):04x}" for c in value)
     if len(shown) > limit:
         shown = shown[:limit] + "…"
     return f"'{shown}'" if quote else shown

@@ -30,10 +30,11 @@ _FIELD_NAME = re.compile(r"[A-Za-z0-9+\-._]+")
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9_%+'-]+(?:\.[A-Za-z0-9_%+'-]+)*")
 _EMAIL_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _EMAIL_TLD = re.compile(r"[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59}")
+_EMAIL = re.compile(rf"{_EMAIL_LOCAL.pattern}@(?:{_EMAIL_LABEL.pattern}\.)+{_EMAIL_LABEL.pattern}")
 # The address part stops at "<": with `\S+?` a value of many "<mailto:" backtracks
 # quadratically.
 _OUTLOOK_MAILTO = re.compile(r"([^\s<]+?)\s*<mailto:([^>\s]+)>")
-_NAME_PUNCTUATION = frozenset(" -'.\u2019")
+_NAME_PUNCTUATION = str.maketrans(dict.fromkeys(" -'.\u2019"))
 
 # A value check: the problem sentence, or "" when the value is fine.
 _Check = Callable[[str], str]
@@ -73,6 +74,8 @@ def _read(scan: Scan, key: str, check: Callable[[Sequence[str]], Checked[T]]) ->
     When every line is a placeholder, only the empty value of no line is kept from the
     check: its "no 'project' line" would be wrong, the line is there, only unfilled.
     """
+    if not scan.placeholders[key]:  # the common case
+        return check(scan.fields[key])
     placeholders = tuple(_placeholder_problem(key, value)
                          for value in dict.fromkeys(scan.placeholders[key]))
     if placeholders and not scan.fields[key]:
@@ -120,8 +123,8 @@ def _ticket_problem(value: str) -> str:
 def _user_problem(value: str) -> str:
     if len(value) > _MAX_NAME:
         return f"user name {show(value)} is longer than {_MAX_NAME} characters"
-    if any(c.isalpha() for c in value) and all(
-            c.isalpha() or c in _NAME_PUNCTUATION for c in value):
+    # Without its punctuation, a name is letters only, and at least one.
+    if value.translate(_NAME_PUNCTUATION).isalpha():
         return ""
     return (f"user name {show(value)} may contain only letters, spaces, hyphens, "
             "apostrophes and dots")
@@ -129,14 +132,11 @@ def _user_problem(value: str) -> str:
 
 def email_problem(what: str, value: str) -> str:
     """"" for an address of plain syntax, else the problem sentence."""
-    local, at, domain = value.rpartition("@")
-    labels = domain.split(".")
+    # One match for the whole address: its dot-atom local part, "@", two labels or more.
     ok = (
-        bool(at) and len(value) <= 254 and len(local) <= 64
-        and _EMAIL_LOCAL.fullmatch(local) is not None
-        and len(labels) >= 2
-        and all(_EMAIL_LABEL.fullmatch(label) for label in labels)
-        and _EMAIL_TLD.fullmatch(labels[-1]) is not None
+        len(value) <= 254 and _EMAIL.fullmatch(value) is not None
+        and len(value.rpartition("@")[0]) <= 64
+        and _EMAIL_TLD.fullmatch(value.rpartition(".")[2]) is not None
     )
     return "" if ok else f"{what} {show(value)} is not a valid email address"
 

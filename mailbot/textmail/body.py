@@ -131,6 +131,10 @@ def _offers_plain(part: Message, *, depth: int) -> bool:
 
 
 def _subparts(part: Message) -> list[Message]:
+    # Only a multipart part holds parts; asking another for its payload reads its
+    # Content-Transfer-Encoding for nothing (`too_deep` asks every part).
+    if not part.is_multipart():
+        return []
     payload = _raw_payload(part)
     if not isinstance(payload, list):
         return []

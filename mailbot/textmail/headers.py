@@ -91,17 +91,52 @@ def raw_headers(message: Message, name: str, *, ends: bool = False) -> list[str]
     The first `MAX_FIELDS` fields, each cut to `MAX_HEADER_CHARS`: its start, or with
     `ends` its start and its end (a thread's first and latest References).
     """
-    wanted = name.lower()
-    size = len(wanted)
-    out: list[str] = []
-    for key, value in message.raw_items():
-        # Comparing lengths first spares lower-casing every name for every lookup.
-        if len(key) == size and key.lower() == wanted:
-            text = _cut(str(value), ends)
-            out.append((_FOLDING.sub(" ", text) if "\n" in text else text).strip())
-            if len(out) == MAX_FIELDS:
-                break
-    return out
+    index = _index(message)
+    key = (name.lower(), ends)
+    found = index.read.get(key)
+    if found is None:
+        found = index.read[key] = [_unfolded(_cut(value, ends))
+                                   for value in index.raws.get(key[0], ())]
+    return list(found)  # the caller's own: the next lookup reads the index's
+
+
+def _unfolded(text: str) -> str:
+    return (_FOLDING.sub(" ", text) if "\n" in text else text).strip()
+
+
+@dataclass(frozen=True)
+class _HeaderIndex:
+    """A message's fields by lower-cased name, and the fields it was built from."""
+
+    fields: list[tuple[str, str]]
+    raws: dict[str, list[str]]  # the first `MAX_FIELDS` values of a name, as they stand
+    read: dict[tuple[str, bool], list[str]]  # `raw_headers` of a name, once asked
+    ids: dict[str, tuple[str, ...]]  # `message_ids` of a name, once asked
+
+
+# The grammar looks up some twenty names per mail, several twice; real mail carries
+# dozens of fields (Received, DKIM-Signature...), and scanning all of them for each
+# lookup was the largest single cost of its parse. The index rides on the message, so
+# it lives as long as the message does.
+_INDEX = "_mailbot_header_index"
+
+
+def _index(message: Message) -> _HeaderIndex:
+    """The index of `message`'s fields, rebuilt whenever they differ from those it was
+    built from (a caller may add, remove or replace a field between two lookups):
+    comparing the lists is cheap."""
+    fields = list(message.raw_items())
+    index: _HeaderIndex | None = getattr(message, _INDEX, None)
+    if index is not None and index.fields == fields:
+        return index
+    raws: dict[str, list[str]] = {}
+    for key, value in fields:
+        values = raws.setdefault(key.lower(), [])
+        if len(values) < MAX_FIELDS:
+            values.append(str(value))
+    index = _HeaderIndex(fields, raws, {}, {})
+    setattr(message, _INDEX, index)
+    return index
 
 
 def _cut(text: str, ends: bool) -> str:
@@ -143,6 +178,8 @@ def mailboxes(message: Message, name: str) -> list[Mailbox]:
 def address_items(raw: str) -> list[str]:
     """An address list split at its top-level commas (not those quoted, commented or
     bracketed), in one pass: what lets `mailboxes` parse only the first ones."""
+    if "," not in raw:  # one address: nothing to split
+        return [raw] if raw.strip() else []
     items: list[str] = []
     start, depth, quoted, escaped, angle = 0, 0, False, False, False
     for index, char in enumerate(raw):
@@ -197,6 +234,15 @@ def message_ids(message: Message, name: str) -> tuple[str, ...]:
 
     Of a longer list, the first id and the last `_MAX_IDS_KEPT` are kept.
     """
+    # The grammar asks for In-Reply-To and References more than once per mail.
+    known = _index(message).ids
+    lowered = name.lower()
+    if lowered not in known:
+        known[lowered] = _message_ids(message, name)
+    return known[lowered]
+
+
+def _message_ids(message: Message, name: str) -> tuple[str, ...]:
     ids: dict[str, None] = {}
     for raw in raw_headers(message, name, ends=True):
         found = _MESSAGE_ID.findall(raw)

@@ -127,9 +127,11 @@ def mailboxes(name: str, items: list[str]) -> list[tuple[str, str]] | None:
             return None
         phrase, quoted = match.group("phrase"), match.group("quoted")
         display = _phrase_text(phrase) if phrase else quoted or ""
-        if display is None or (quoted and "=?" in quoted):
+        address = match.group("angled") or match.group("bare")
+        # The policy decodes an atom of the address that starts an encoded word too.
+        if display is None or (quoted and "=?" in quoted) or "=?" in address:
             return None
-        out.append((display, match.group("angled") or match.group("bare")))
+        out.append((display, address))
     return out
 
 
