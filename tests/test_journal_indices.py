@@ -12,7 +12,7 @@ import pytest
 
 from mailbot.journal import Journal
 from mailbot.model import Origin, Request
-from mailbot.states import MailState
+from mailbot.states import MailState, MessageKind
 
 WHEN = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 REQUEST = Request(
@@ -31,12 +31,17 @@ HOT: dict[str, Callable[[Journal], object]] = {
     "requests_from (the limits)": lambda j: j.requests_from("arc@example.org", WHEN),
     "uncopied (review copies)": lambda j: j.uncopied(),
     "outbox to send": lambda j: j.outbox(MailState.QUEUED),
+    # The health figures every run writes (mailbot status, the textfile).
+    "oldest_unanswered (health)": lambda j: j.oldest_unanswered(),
+    "kept mails (health)": lambda j: j.messages_of(MessageKind.UNTRUSTED),
+    "partly_refused (health)": lambda j: j.partly_refused(),
 }
 
 # Where an index of the whole source or state would do, but read every row of it.
 BY = {"twin_of": "requests_twin", "unmarked": "messages_unmarked",
       "uncopied (review copies)": "outbox_uncopied",
-      "requests_from (the limits)": "messages_sender"}
+      "requests_from (the limits)": "messages_sender",
+      "kept mails (health)": "messages_kind", "partly_refused (health)": "outbox_refused"}
 
 
 def plan(journal: Journal, query: Callable[[Journal], object]) -> list[tuple[str, str]]:
