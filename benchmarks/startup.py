@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import statistics
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.bench_grammar import CORPUS, baseline, throughput
+from benchmarks.bench_grammar import baseline, corpus, grammar_parser, throughput
 from benchmarks.common import Row, python_env, timed
-from mailbot.config import Config
-from mailbot.grammar import parse_message
 
 
 def _median_seconds(argv: list[str], env: dict[str, str], repeat: int) -> float:
@@ -39,14 +36,7 @@ def b4(home: Path, repeat: int) -> Row:
 
 def b5(seconds: float) -> Row:
     """The grammar's parse rate over the fixture corpus, beside the stdlib's."""
-    mails = [p.read_bytes() for p in sorted(CORPUS.glob("*.eml"))]
-    config = Config()
-    received = datetime.now(UTC)
-
-    def grammar(raw: bytes) -> object:
-        return parse_message(raw, received=received, own_addresses=config.own_addresses,
-                             loop_header=config.replies.loop_header)
-
+    mails, grammar = corpus(), grammar_parser()
     base = throughput(baseline, mails, seconds)
     ours = throughput(grammar, mails, seconds)
     return Row("B5", f"pure parse over tests/emails/ ({len(mails)} mails)",
