@@ -29,6 +29,9 @@ from mailbot.states import MessageKind
 
 log = logging.getLogger(__name__)
 
+# Recorded mails not yet marked in their mailbox: (message row, key in the source).
+Recorded = list[tuple[int, str]]
+
 # Recorded requests are flagged in batches of this many (IMAP: one STORE each), the
 # batch of FETCH_BATCH mails read in one go.
 MARK_BATCH = FETCH_BATCH
@@ -50,11 +53,17 @@ class Intake:
     def close(self) -> None:
         self.ledger.close()
 
-    def take(self, source: Source) -> None:
-        """Read the source's new mail, recording and then marking each request."""
+    def take(self, source: Source, *, hold_last: bool = False) -> Recorded:
+        """Read the source's new mail, recording and then marking each request.
+
+        `hold_last`: the last batch is returned unmarked, for the caller to `mark` once
+        the replies have left: a watched mailbox's one new request is answered without
+        waiting for its flags (the journal has it; a run that dies first leaves it to the
+        next run's `_mark_unmarked`).
+        """
         if source.marks:
             self._mark_unmarked(source)
-        pending: list[tuple[int, str]] = []
+        pending: Recorded = []
         batch = MARK_BATCH if isinstance(source, BatchMarking) else 1
         for item in source.fetch_new(lambda s, k: self.journal.seen(s, k) is not None):
             if isinstance(item, Skipped):
@@ -68,16 +77,18 @@ class Intake:
             if message is not None and source.marks:
                 pending.append((message, item.key))
             if len(pending) >= batch:
-                self._mark(source, pending)
+                self.mark(source, pending)
                 pending = []
-        if pending:
-            self._mark(source, pending)
+        if hold_last:
+            return pending
+        self.mark(source, pending)
+        return []
 
     def _mark_unmarked(self, source: Source) -> None:
         """Requests recorded by an earlier run that died before touching the mailbox."""
-        self._mark(source, [(row.id, row.source_key) for row in self.journal.unmarked(source.name)])
+        self.mark(source, [(row.id, row.source_key) for row in self.journal.unmarked(source.name)])
 
-    def _mark(self, source: Source, recorded: list[tuple[int, str]]) -> None:
+    def mark(self, source: Source, recorded: Recorded) -> None:
         """Mark recorded requests in their mailbox, then note it: each is in the journal
         already, so a run that dies in between leaves them to `_mark_unmarked`."""
         if not recorded:

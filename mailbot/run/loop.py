@@ -22,7 +22,7 @@ from mailbot.inbox import MaildirSource, Source, TriggerSource
 from mailbot.journal import LIVE_SINCE, Journal
 from mailbot.outbox import flush
 from mailbot.review import copy_for_review
-from mailbot.run.intake import Intake
+from mailbot.run.intake import Intake, Recorded
 from mailbot.run.summary import RunReport
 
 if TYPE_CHECKING:  # the IMAP client is imported by a run that uses it (`_link`)
@@ -67,6 +67,15 @@ def _first_cutover(config: Config, journal: Journal, clock: Clock) -> datetime:
     return parse_stamp(stored)
 
 
+@dataclass(frozen=True)
+class Held:
+    """Requests recorded and not yet marked in their (still open) source."""
+
+    source: Source
+    intake: Intake
+    recorded: Recorded
+
+
 @dataclass
 class Pass:
     """One run's parts and what it has done so far."""
@@ -80,6 +89,7 @@ class Pass:
     refused: MailbotError | None = None  # e.g. a host key that does not match
     shadow: bool = False  # decide and record everything, touch and send nothing
     imap: ImapLink | None = None  # the run's IMAP connection (kept by `mailbot watch`)
+    held: list[Held] = field(default_factory=list)  # marked by `mark_taken`
 
 
 def _open_source(p: Pass, name: str) -> Source:
@@ -103,7 +113,8 @@ def _source(p: Pass, name: str) -> Source:
 
 
 def take_mail(p: Pass) -> None:
-    """Each configured source in turn: one being down spares the others."""
+    """Each configured source in turn: one being down spares the others. Each source's
+    last batch is marked after the mail is sent (`mark_taken`)."""
     intake = Intake(p.config, p.journal, p.archive, p.clock, p.report)
     try:
         for name in p.config.inbox.sources:
@@ -112,14 +123,30 @@ def take_mail(p: Pass) -> None:
             except OutageError as exc:
                 p.report.outages.append(exc)
                 continue
+            held: Recorded = []
             try:
-                intake.take(source)
+                held = intake.take(source, hold_last=True)
             except OutageError as exc:
                 p.report.outages.append(exc)
             finally:
-                source.close()
+                if held:
+                    p.held.append(Held(source, intake, held))
+                else:
+                    source.close()
     finally:
         intake.close()
+
+
+def mark_taken(p: Pass) -> None:
+    """Mark the requests `take_mail` held back, now that their replies have left."""
+    while p.held:
+        held = p.held.pop(0)
+        try:
+            held.intake.mark(held.source, held.recorded)
+        except OutageError as exc:
+            p.report.outages.append(exc)  # the next run's intake marks them
+        finally:
+            held.source.close()
 
 
 def run_stagings(p: Pass) -> None:
@@ -174,6 +201,7 @@ STEPS: tuple[Callable[[Pass], None], ...] = (
     take_mail,
     run_stagings,
     send_mail,
+    mark_taken,
     copy_sent_mail,
     remove_finished_triggers,
 )
@@ -183,6 +211,7 @@ STEPS: tuple[Callable[[Pass], None], ...] = (
 SHADOW_STEPS: tuple[Callable[[Pass], None], ...] = (
     take_mail,
     lambda p: shadow.shelve(p.journal),
+    mark_taken,  # in the journal only: a shadow source leaves the mailbox alone
 )
 
 
@@ -225,11 +254,15 @@ def _run(p: Pass) -> RunReport:
         shadow.begin(p.journal)
     else:
         shadow.go_live(p.journal)
-    for step in SHADOW_STEPS if p.shadow else STEPS:
-        try:
-            step(p)
-        except OutageError as exc:
-            p.report.outages.append(exc)
+    try:
+        for step in SHADOW_STEPS if p.shadow else STEPS:
+            try:
+                step(p)
+            except OutageError as exc:
+                p.report.outages.append(exc)
+    finally:
+        for held in p.held:  # a step failed unexpectedly: the next run marks them
+            held.source.close()
     _remember(p)
     if p.refused is not None:
         log.info("%s", p.report.summary())
