@@ -17,6 +17,7 @@ from imapclient.exceptions import LoginError
 
 from tests.servers.dovecot import ImapServer
 from tests.servers.smtp import SmtpServer, running_smtp
+from tests.servers.wiretap import commands, wiretap
 
 RAW = (
     b"From: Someone <someone@example.org>\r\n"
@@ -51,6 +52,33 @@ def test_dovecot_append_then_peek_keeps_message_unseen(imap: ImapServer) -> None
         assert b"\\Seen" not in client.get_flags(uids)[uids[0]]
     finally:
         client.logout()
+
+
+def test_wiretap_reads_the_commands_a_client_really_sent(imap: ImapServer) -> None:
+    """Through the relay: a MULTIAPPEND whose literals hold command-like lines, a UID FETCH
+    of a set with a range, IDLE's untagged DONE; the mail reached Dovecot unchanged."""
+    mail = b"Subject: x\r\n\r\nA1 LOGOUT\r\nA2 UID MOVE 1:9 Junk\r\n"
+    with wiretap(imap.host, imap.port) as tap:
+        client = imapclient.IMAPClient(imap.host, port=tap.port, ssl=False, timeout=10)
+        client.login(imap.user, imap.password)
+        client.multiappend("INBOX", [mail, mail])
+        client.select_folder("INBOX")
+        client.fetch([1, 2], ["RFC822.SIZE"])
+        client.idle()
+        client.idle_done()
+        client.logout()
+        names = [c.name for c in tap.commands()]
+        assert [n for n in names if n != "CAPABILITY"] == [
+            "LOGIN", "APPEND", "SELECT", "UID FETCH", "IDLE", "DONE", "LOGOUT"]
+        assert [c.uids() for c in tap.named("UID FETCH")] == [2]
+    assert [c.uids() for c in commands(b"a UID FETCH 1,4:6 (FLAGS)\r\n")] == [4]
+    check = imap.client()
+    try:
+        check.select_folder("INBOX")
+        fetched = check.fetch(check.search(["ALL"]), ["BODY.PEEK[]"])
+        assert [m[b"BODY[]"] for m in fetched.values()] == [mail, mail]
+    finally:
+        check.logout()
 
 
 def test_dovecot_reset_leaves_only_an_empty_inbox(dovecot: ImapServer) -> None:
