@@ -23,7 +23,22 @@ install -d -o root -g "$user" -m 750 "$etc"
 install -d -o "$user" -g "$user" -m 750 "$var"
 install -d -o "$user" -g "$user" -m 700 "$var/.ssh"
 
-[ -x "$opt/bin/python" ] || python3 -m venv "$opt"
+# The venv runs the interpreter it was made from, so the service user must be able
+# to run that one: the system's python3 by default, not one under root's home
+# (pyenv and the like). PYTHON=/path/to/python3.11+ to choose another.
+python=${PYTHON:-/usr/bin/python3}
+runs() { runuser -u "$user" -- "$1" -c 'import sys; assert sys.version_info >= (3, 11)'; }
+if ! runs "$python" 2>/dev/null; then
+    echo "setup.sh: $user cannot run $python, or it is older than 3.11; set PYTHON=/path/to/python3.11+" >&2
+    exit 2
+fi
+if ! "$python" -c 'import ensurepip' 2>/dev/null; then
+    apt-get install -y --no-install-recommends python3-venv >/dev/null  # Debian splits venv out
+fi
+# A venv the service cannot run (made from another interpreter) is made again.
+if ! runs "$opt/bin/python" 2>/dev/null; then
+    "$python" -m venv --clear "$opt"
+fi
 "$opt/bin/pip" install --upgrade --quiet "$what"
 
 # Written once; an edited file is never overwritten. To standard output: no demo
