@@ -1,16 +1,21 @@
 """The grammar's fast reading of a mail equals the full `policy.default` reading it replaced.
 
 `mailbot.textmail.shortcuts` reads plain header values off their text, and lets
-the parser see a plain Content-Type as its text; each shortcut answers None when
-it cannot be sure, and its caller then takes the policy's full path. The
-reference here is that full path, every shortcut answering None (the code as it
-read mail before them). Every fixture mail must read the same both ways, and
-every shortcut must equal the stdlib on generated values whenever it answers.
+the parser see a plain Content-Type as its text; `mailbot.textmail.plainmime`
+reads a mail of plain MIME shape without the stdlib's feed parser. Each answers
+None when it cannot be sure, and its caller then takes the full path. The
+reference here is that full path, every shortcut answering None and every mail
+read by the feed parser (the code as it read mail before them). Every fixture
+mail must read the same both ways, and every shortcut must equal the stdlib on
+generated values whenever it answers (`test_parse_plainmime` does the same for
+the feed parser's stand-in). Helpers rewritten for speed are checked against
+what they were.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import quopri
 import re
 from collections.abc import Iterator
@@ -24,15 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mailbot import textmail
-from mailbot.grammar import parse_message
+from mailbot.grammar import lines, parse_message
+from mailbot.grammar.values import email_problem
 from mailbot.inbox import identity
 from mailbot.model import Malformed
 from mailbot.text import _CONTROL, one_line
-from mailbot.textmail import shortcuts
+from mailbot.textmail import plainmime, shortcuts
 from mailbot.textmail.headers import content_params
 from mailbot.textmail.text import _SPACES
 
@@ -53,16 +59,32 @@ def _none(*_: object) -> None:
 
 @contextmanager
 def full_path() -> Iterator[None]:
-    """Every shortcut off, and the policy's header classes built per call, as before."""
+    """Every shortcut off, the policy's header classes built per call, every mail read by
+    the feed parser, as before."""
     saved = {name: getattr(shortcuts, name) for name in (*SHORTCUTS, "header_class")}
+    parse_plain = plainmime.parse_plain
     for name in SHORTCUTS:
         setattr(shortcuts, name, _none)
     shortcuts.header_class = lambda name: policy.default.header_factory[name]  # type: ignore
+    plainmime.parse_plain = _none  # type: ignore[assignment]
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(shortcuts, name, value)
+        plainmime.parse_plain = parse_plain  # type: ignore[assignment]
+
+
+def _structure(message: Message) -> dict[str, Any]:
+    """Every attribute of a message and its parts (the grammar's index of its fields
+    left out), defects by kind and text."""
+    state = dict(vars(message))
+    state.pop("_mailbot_header_index", None)
+    state["defects"] = [(type(d), str(d)) for d in message.defects]
+    state["class"] = type(message)
+    if isinstance(state["_payload"], list):
+        state["_payload"] = [_structure(part) for part in state["_payload"]]
+    return state
 
 
 def _parts(message: Message, most: int = 200) -> list[Message]:
@@ -90,6 +112,7 @@ def reading(raw: bytes) -> tuple[Any, ...]:
     """All the grammar reads of a mail, and what it concludes."""
     message = textmail.parse_bytes(raw)
     return (
+        _structure(textmail.parse_bytes(raw)),  # read before the grammar's lookups
         parse_message(raw, received=RECEIVED, own_addresses=OWN),
         parse_message(raw, received=RECEIVED, own_addresses=OWN, authserv_id="mx.example.org"),
         [textmail.mailboxes(message, name) for name in ADDRESS_FIELDS],
@@ -312,6 +335,41 @@ def test_analysis_line_is_what_it_was(line: str) -> None:
     assert textmail.analysis_line(line) == before
 
 
+def _old_address_items(raw: str) -> list[str]:
+    if "," not in raw:
+        return [raw] if raw.strip() else []
+    items: list[str] = []
+    start, depth, quoted, escaped, angle = 0, 0, False, False, False
+    for index, char in enumerate(raw):
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or depth):
+            escaped = True
+        elif quoted:
+            quoted = char != '"'
+        elif char == '"':
+            quoted = True
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif depth:
+            continue
+        elif char in "<>":
+            angle = char == "<"
+        elif char == "," and not angle:
+            items.append(raw[start:index])
+            start = index + 1
+    items.append(raw[start:])
+    return [item for item in items if item.strip()]
+
+
+@given(st.one_of(st.text('ab ,;"()<>\\@.\t'),
+                 st.lists(mailbox_items(), max_size=4).map(", ".join)))
+def test_address_items_are_what_they_were(raw: str) -> None:
+    assert textmail.address_items(raw) == _old_address_items(raw)
+
+
 @given(st.text(alphabet=st.characters() | st.sampled_from("\udcc3\udca9\ud800")))
 def test_unsurrogate_is_what_it_was(value: str) -> None:
     if not any("\ud800" <= c <= "\udfff" for c in value):
@@ -335,6 +393,53 @@ def test_one_line_is_what_it_was(text: str, sep: str, limit: int | None) -> None
     if limit is not None and len(joined) > limit:
         joined = joined[: limit - 3] + "..."
     assert one_line(text, sep=sep, limit=limit) == joined
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_OLD_EMAIL = re.compile(rf"[A-Za-z0-9_%+'-]+(?:\.[A-Za-z0-9_%+'-]+)*@(?:{_LABEL}\.)+{_LABEL}")
+_OLD_TLD = re.compile(r"[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59}")
+
+
+def _old_email_ok(value: str) -> bool:
+    return (len(value) <= 254 and _OLD_EMAIL.fullmatch(value) is not None
+            and len(value.rpartition("@")[0]) <= 64
+            and _OLD_TLD.fullmatch(value.rpartition(".")[2]) is not None)
+
+
+_ADDRESS_PARTS = st.sampled_from(["a", "Z9", "x" * 63, "x" * 64, "-", "xn--p1ai", "xn--", "1",
+                                  "com", "c", "c0", "ü", "_", "'", "%", "é"])
+
+
+@given(st.lists(_ADDRESS_PARTS, min_size=1, max_size=3).map(".".join),
+       st.lists(_ADDRESS_PARTS, min_size=1, max_size=5).map(".".join),
+       st.sampled_from(["@", "@@", "", ".@", "@."]))
+@example("a" * 64, "eso.org", "@")
+@example("a" * 65, "eso.org", "@")
+@example("a", ("x" * 60 + ".") * 4 + "org", "@")
+def test_email_problem_is_what_it_was(local: str, domain: str, at: str) -> None:
+    value = local + at + domain
+    assert (email_problem("email", value) == "") == _old_email_ok(value)
+
+
+_LINE_STARTS = st.sampled_from(["From: a", "Von: b", "De: x", "Da: y", "Van: z", "Från: q",
+                                "-- Forwarded message --", "----- Original Message -----",
+                                "Begin forwarded message:", "On Mon, A wrote:",
+                                "Am 1. schrieb B:", "Le 2 a écrit :", "project 2017.1",
+                                "calfield X", "for user Ana", "email a@b.c", "e-mail x",
+                                "helpdesk ticket 1", "Kelvin", "\u212a", "\u017f", "ſ", ""])
+
+
+@given(st.one_of(_LINE_STARTS, st.text(max_size=3).flatmap(
+    lambda head: _LINE_STARTS.map(lambda tail: head + tail))))
+def test_lines_spared_a_search_are_those_it_cannot_match(line: str) -> None:
+    """`scan_lines` skips the marker and field patterns on lines whose first character
+    none of them can start with: on those lines the patterns find nothing."""
+    line = textmail.analysis_line(line)
+    if not lines._may_start(line, lines._MARKER_STARTS):
+        assert not any(pattern.match(line) for pattern in (
+            lines._FORWARD_MARKER, lines._REPLY_MARKER, lines._HEADER_BLOCK_FROM))
+    if not lines._may_start(line, lines._FIELD_STARTS):
+        assert not lines._FIELD_LINE.match(line)
 
 
 # ---------------------------------------------------------------- identity, one header parse
@@ -362,6 +467,27 @@ def test_identity_of_odd_headers_is_what_it_was(lines: list[str], ends: list[str
                                                  body: bytes) -> None:
     raw = "".join(line + end for line, end in zip(lines, ends, strict=False)).encode() + body
     assert identity.message_id_key(raw) == _old_message_id_key(raw)
+
+
+def _old_digest(raw: bytes) -> str:
+    """`content_digest` as it read the header: compat32's parser, every time."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    head, body = (raw[: end.start()], raw[end.end():]) if end else (raw, b"")
+    fields = BytesHeaderParser(policy=policy.compat32).parsebytes(head + b"\n\n")
+    digest = hashlib.sha256()
+    for name, value in fields.items():
+        if name.lower() in identity.AUTHOR_FIELDS:
+            text = " ".join(str(value).split())
+            digest.update(f"{name.lower()}:{text}\n".encode("utf-8", "surrogateescape"))
+    digest.update(b"\n")
+    digest.update(body.replace(b"\r\n", b"\n").rstrip(b"\n"))
+    return digest.hexdigest()[:32]
+
+
+@pytest.mark.parametrize("path", MAILS, ids=lambda p: str(p.relative_to(EMAILS)))
+def test_identity_digest_is_what_it_was(path: Path) -> None:
+    raw = path.read_bytes()
+    assert identity.content_digest(raw) == _old_digest(raw)
 
 
 @given(st.builds(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.message import EmailMessage
+from functools import lru_cache
 
 from mailbot import textmail
 from mailbot.grammar.authres import authentication
@@ -71,10 +72,11 @@ def parse_message(
     origin = mail_origin(message, senders, body.text, vouched)
     if not origin.sender or email_problem("From address", origin.sender):
         return NotARequest(f"no usable From address ({show(origin.sender)})")
-    scan = scan_lines(body.text.split("\n"), reply_subject=is_reply_subject(origin.subject))
+    reply_subject = is_reply_subject(origin.subject)
+    scan = scan_lines(body.text.split("\n"), reply_subject=reply_subject)
     for forwarded in flatten(body.forwarded):
         scan.absorb_forwarded(forwarded)
-    shape = request_shape(scan, origin.subject, is_reply=is_reply(message, origin.subject))
+    shape = request_shape(scan, origin.subject, is_reply=is_reply(message, reply_subject))
     if shape is not None:
         return NotARequest(shape)
     request, problems = validate(scan, [origin.subject, *scan.subjects], file_name_mous=None)
@@ -110,5 +112,7 @@ def parse_trigger(
                    message_id=origin.message_id, received=received, origin=origin)
 
 
+# The same few addresses for every mail of a run: lowered once.
+@lru_cache(maxsize=16)
 def _lowered(addresses: frozenset[str]) -> frozenset[str]:
     return frozenset(a.strip().lower() for a in addresses)

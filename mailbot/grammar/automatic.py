@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from email.message import EmailMessage
+from functools import lru_cache
 
 from mailbot import textmail
 from mailbot.grammar.problems import show
@@ -77,6 +78,7 @@ def automatic_reason(message: EmailMessage, senders: Sequence[textmail.Mailbox],
     return ""
 
 
+@lru_cache(maxsize=16)  # the same settings for every mail of a run
 def id_domains(domains: frozenset[str], own: frozenset[str]) -> frozenset[str]:
     """The domains of the bot's Message-IDs: those configured, else those of its addresses."""
     chosen = domains or frozenset(a.rpartition("@")[2] for a in own)

@@ -63,6 +63,12 @@ _HEADER_BLOCK_LINE = re.compile(
     r"|Envoyé|Objet|Cc|Da|A|Inviato|Oggetto|Importance|Priority)\s*:", re.IGNORECASE)
 _HEADER_BLOCK_SUBJECT = re.compile(r"^(?:Subject|Betreff|Objet|Oggetto|Asunto)\s*:\s*(.*)$",
                                    re.IGNORECASE)
+# The first characters, lower-cased, of the lines `_FORWARD_MARKER`, `_REPLY_MARKER` and
+# `_HEADER_BLOCK_FROM` match, and of those `_FIELD_LINE` matches. A line that starts with
+# another ASCII character is spared their search (most lines of a body); one that starts
+# with a non-ASCII character is searched (case-insensitively "K" is a "k").
+_MARKER_STARTS = frozenset("-bfvdoal")
+_FIELD_STARTS = frozenset("pcfeh")
 
 
 @dataclass
@@ -120,13 +126,15 @@ def scan_lines(lines: Sequence[str], *, reply_subject: bool) -> Scan:
         if line.startswith(">"):
             scan.quoted_request |= is_request_line(line.lstrip("> "))
             continue
-        if mode != "reply" and _FORWARD_MARKER.match(line):
+        marker = _may_start(line, _MARKER_STARTS)
+        if marker and mode != "reply" and _FORWARD_MARKER.match(line):
             mode, in_forward_header = "own", True
             continue
-        if mode != "reply" and not in_forward_header and _starts_header_block(line, lines, index):
+        if (marker and mode != "reply" and not in_forward_header
+                and _starts_header_block(line, lines, index)):
             mode = "reply" if reply_subject else "own"
             in_forward_header = True
-        if mode == "own" and _REPLY_MARKER.match(line):
+        if marker and mode == "own" and _REPLY_MARKER.match(line):
             mode = "reply"
         if raw.rstrip(" \t") == "--" and mode == "own":
             mode = "signature"
@@ -139,6 +147,13 @@ def scan_lines(lines: Sequence[str], *, reply_subject: bool) -> Scan:
                 continue
         _read_line(line, scan)
     return scan
+
+
+def _may_start(line: str, starts: frozenset[str]) -> bool:
+    """The line starts with one of `starts` (or a non-ASCII character): a pattern of those
+    first characters may match it."""
+    first = line[:1]
+    return first.lower() in starts if first.isascii() else True
 
 
 def _starts_header_block(line: str, lines: Sequence[str], index: int) -> bool:
@@ -176,7 +191,7 @@ def _read_line(line: str, scan: Scan) -> None:
     if request:
         _add_value(scan, MOUS, request.group("value").strip())
         return
-    match = _FIELD_LINE.match(line)
+    match = _FIELD_LINE.match(line) if _may_start(line, _FIELD_STARTS) else None
     if not match:
         return
     _add_value(scan, _canonical_key(match.group("key")), match.group("value").strip())
@@ -204,7 +219,8 @@ def _canonical_key(keyword: str) -> str:
 
 def is_request_line(line: str) -> bool:
     """The line is the request line or one of its field lines (whatever its value)."""
-    return bool(_request_line(line) or _FIELD_LINE.match(line))
+    return bool(_request_line(line)
+                or (_may_start(line, _FIELD_STARTS) and _FIELD_LINE.match(line)))
 
 
 def request_shape(scan: Scan, subject: str, *, is_reply: bool) -> str | None:

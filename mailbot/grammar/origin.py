@@ -72,6 +72,7 @@ def is_reply_subject(subject: str) -> bool:
     return bool(words) and words[0] in _REPLY_WORDS
 
 
-def is_reply(message: EmailMessage, subject: str) -> bool:
-    """The mail answers another: by its subject or by its In-Reply-To header."""
-    return is_reply_subject(subject) or bool(textmail.message_ids(message, "In-Reply-To"))
+def is_reply(message: EmailMessage, reply_subject: bool) -> bool:
+    """The mail answers another: by its subject (`reply_subject`, as `is_reply_subject`
+    read it) or by its In-Reply-To header."""
+    return reply_subject or bool(textmail.message_ids(message, "In-Reply-To"))

@@ -30,7 +30,10 @@ _FIELD_NAME = re.compile(r"[A-Za-z0-9+\-._]+")
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9_%+'-]+(?:\.[A-Za-z0-9_%+'-]+)*")
 _EMAIL_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _EMAIL_TLD = re.compile(r"[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59}")
-_EMAIL = re.compile(rf"{_EMAIL_LOCAL.pattern}@(?:{_EMAIL_LABEL.pattern}\.)+{_EMAIL_LABEL.pattern}")
+# The whole address in one match: a local part of at most 64 characters, "@", two labels
+# or more, the last of them a top-level domain.
+_EMAIL = re.compile(rf"(?=[^@]{{1,64}}@){_EMAIL_LOCAL.pattern}@(?:{_EMAIL_LABEL.pattern}\.)+"
+                    rf"(?=(?:{_EMAIL_TLD.pattern})\Z){_EMAIL_LABEL.pattern}")
 # The address part stops at "<": with `\S+?` a value of many "<mailto:" backtracks
 # quadratically.
 _OUTLOOK_MAILTO = re.compile(r"([^\s<]+?)\s*<mailto:([^>\s]+)>")
@@ -88,6 +91,9 @@ def one_value(key: str, values: Sequence[str], check: _Check) -> Checked[str]:
     """The value of the `key` lines if they all name the same one and it passes `check`."""
     if not values:
         return Checked("", (f"no '{LABEL[key]}' line",))
+    if len(values) == 1 and values[0]:  # the common case: one line, with a value
+        problem = check(values[0])
+        return Checked("", (problem,)) if problem else Checked(values[0])
     distinct = [v for v in dict.fromkeys(values) if v]
     problems: list[str] = []
     if len(distinct) < len(set(values)):
@@ -132,13 +138,9 @@ def _user_problem(value: str) -> str:
 
 def email_problem(what: str, value: str) -> str:
     """"" for an address of plain syntax, else the problem sentence."""
-    # One match for the whole address: its dot-atom local part, "@", two labels or more.
-    ok = (
-        len(value) <= 254 and _EMAIL.fullmatch(value) is not None
-        and len(value.rpartition("@")[0]) <= 64
-        and _EMAIL_TLD.fullmatch(value.rpartition(".")[2]) is not None
-    )
-    return "" if ok else f"{what} {show(value)} is not a valid email address"
+    if len(value) <= 254 and _EMAIL.fullmatch(value) is not None:
+        return ""
+    return f"{what} {show(value)} is not a valid email address"
 
 
 def _outlook_mailto(value: str) -> str:

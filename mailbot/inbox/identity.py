@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+
+from mailbot.textmail.plainmime import plain_fields
 
 AUTHOR_FIELDS = frozenset({
     "from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id",
@@ -57,24 +58,33 @@ def _head_and_body(raw: bytes) -> tuple[bytes, bytes]:
     return (raw[: end.start()], raw[end.end():]) if end else (raw, b"")
 
 
-def _fields(head: bytes) -> Message:
-    return BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n")
+def _fields(head: bytes) -> list[tuple[str, str]]:
+    """The header's fields as compat32's parser reads them, values as text."""
+    section = head + b"\n\n"
+    # An ASCII header of plain shape reads the same without the parser, which took
+    # longer than the rest of the identity (compat32 hands out 8-bit values as `Header`
+    # objects, whose text is its own: those are the parser's).
+    plain = plain_fields(section.decode("ascii")) if section.isascii() else None
+    if plain is not None:
+        return plain
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(section)
+    return [(name, str(value)) for name, value in parsed.items()]
 
 
-def _message_id(fields: Message) -> str | None:
-    value = fields.get("Message-ID")
+def _message_id(fields: list[tuple[str, str]]) -> str | None:
+    value = next((value for name, value in fields if name.lower() == "message-id"), None)
     if value is None:
         return None
-    found = _MESSAGE_ID.search(" ".join(str(value).split()))
+    found = _MESSAGE_ID.search(" ".join(value.split()))
     return found.group() if found else None
 
 
-def _digest(fields: Message, body: bytes) -> str:
+def _digest(fields: list[tuple[str, str]], body: bytes) -> str:
     digest = hashlib.sha256()
-    for name, value in fields.items():
+    for name, value in fields:
         if name.lower() in AUTHOR_FIELDS:
             # Unfolded and with runs of white space as one: folding is the transport's.
-            text = " ".join(str(value).split())
+            text = " ".join(value.split())
             digest.update(f"{name.lower()}:{text}\n".encode("utf-8", "surrogateescape"))
     digest.update(b"\n")
     digest.update(body.replace(b"\r\n", b"\n").rstrip(b"\n"))

@@ -8,10 +8,12 @@ cannot be parsed reads as its raw text, a body that cannot be decoded as
 Latin-1. Nothing takes long either: header fields are cut before they are
 decoded, and few addresses of a field are read (`headers`).
 
-`text` decodes and normalises text, `htmltext` reads HTML bodies, `headers`
-reads header values, `body` walks the MIME parts, and `shortcuts` reads plain
-header values off their text where that provably equals the policy's reading
-(the policy's header parsing was most of the time a mail took).
+`text` decodes and normalises text, `htmltext` reads HTML bodies, `fields`
+indexes a message's fields by name, `headers` reads header values, `body`
+walks the MIME parts (`plainmime` reads a mail of plain shape without the
+stdlib's parser, to the same message), and `shortcuts` reads plain header values off
+their text where that provably equals the policy's reading (the policy's
+header parsing was most of the time a mail took).
 """
 
 from mailbot.text import one_line  # a header value safe to show or reuse
@@ -24,21 +26,18 @@ from mailbot.textmail.body import (
     read_body,
     too_deep,
 )
+from mailbot.textmail.fields import MAX_FIELDS, MAX_HEADER_CHARS, header_names, raw_headers
 from mailbot.textmail.headers import (
     MAX_ADDRESSES,
-    MAX_FIELDS,
-    MAX_HEADER_CHARS,
     Mailbox,
     address_items,
     content_type,
     escaped,
     header_date,
-    header_names,
     header_text,
     header_texts,
     mailboxes,
     message_ids,
-    raw_headers,
 )
 from mailbot.textmail.htmltext import html_to_text
 from mailbot.textmail.text import (

@@ -9,7 +9,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 from mailbot.text import one_line
-from mailbot.textmail import shortcuts
+from mailbot.textmail import plainmime, shortcuts
 from mailbot.textmail.headers import (
     content_params,
     content_type,
@@ -38,7 +38,12 @@ def parse_bytes(raw: bytes) -> EmailMessage:
     Its parser recurses once per nested part: a mail of a thousand nested
     message/rfc822 parts exhausts the stack. Such a mail keeps its headers, its body
     is left unparsed, and a `NestingDefect` says why (see `too_deep`).
+    A mail of plain MIME shape is read without the parser, to the same message
+    (`plainmime`).
     """
+    plain = plainmime.parse_plain(raw)
+    if plain is not None:
+        return plain
     try:
         message = BytesParser(policy=shortcuts.LAZY).parsebytes(raw)
     except RecursionError:

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from mailbot.text import one_line
 from mailbot.textmail import shortcuts
+from mailbot.textmail.fields import field_values, header_index, indexed_raws
 from mailbot.textmail.text import unsurrogate
 
 T = TypeVar("T")
@@ -29,15 +30,10 @@ T = TypeVar("T")
 # (RFC 5322 section 3.6.4), and a hostile header may hold tens of thousands.
 _MAX_IDS_KEPT = 50
 
-_FOLDING = re.compile(r"\r?\n[ \t]")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _BARE_MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
+_ADDRESS_SPECIAL = re.compile(r'[\\"(),<>]')
 
-# A field longer than this is cut before it is decoded: no request needs more, and the
-# policy's parsers are slow enough on megabytes (a 1 MB Subject took a minute).
-MAX_HEADER_CHARS = 16 * 1024
-# Fields of one name read (a mail has a handful of Received, one of the others).
-MAX_FIELDS = 100
 # Addresses read from the fields of one name (To, Cc...): a reply copies few of them.
 MAX_ADDRESSES = 100
 
@@ -68,11 +64,18 @@ def header_text(message: Message, name: str) -> str:
 
 def header_texts(message: Message, name: str) -> list[str]:
     """Every `name` header, decoded and unfolded."""
-    out: list[str] = []
-    for raw in raw_headers(message, name):
-        decoded = _decode_header(name, raw)
-        out.append(unsurrogate(decoded if decoded is not None else _legacy_decode(raw)))
-    return out
+    # The grammar reads the Subject twice per mail: it is decoded once.
+    index = header_index(message)
+    known = index.texts.get(name)
+    if known is None:
+        known = index.texts[name] = tuple(_decoded_text(name, raw)
+                                          for raw in indexed_raws(index, name))
+    return list(known)
+
+
+def _decoded_text(name: str, raw: str) -> str:
+    decoded = _decode_header(name, raw)
+    return unsurrogate(decoded if decoded is not None else _legacy_decode(raw))
 
 
 def _decode_header(name: str, raw: str) -> str | None:
@@ -83,75 +86,6 @@ def _decode_header(name: str, raw: str) -> str | None:
         return str(shortcuts.header_class(name)(name, raw))
     except Exception:  # the policy's parser has crashed on hostile headers before
         return None
-
-
-def raw_headers(message: Message, name: str, *, ends: bool = False) -> list[str]:
-    """Every `name` header as it stands in the source (folding removed, not decoded).
-
-    The first `MAX_FIELDS` fields, each cut to `MAX_HEADER_CHARS`: its start, or with
-    `ends` its start and its end (a thread's first and latest References).
-    """
-    index = _index(message)
-    key = (name.lower(), ends)
-    found = index.read.get(key)
-    if found is None:
-        found = index.read[key] = [_unfolded(_cut(value, ends))
-                                   for value in index.raws.get(key[0], ())]
-    return list(found)  # the caller's own: the next lookup reads the index's
-
-
-def _unfolded(text: str) -> str:
-    return (_FOLDING.sub(" ", text) if "\n" in text else text).strip()
-
-
-@dataclass(frozen=True)
-class _HeaderIndex:
-    """A message's fields by lower-cased name, and the fields it was built from."""
-
-    fields: list[tuple[str, str]]
-    raws: dict[str, list[str]]  # the first `MAX_FIELDS` values of a name, as they stand
-    read: dict[tuple[str, bool], list[str]]  # `raw_headers` of a name, once asked
-    ids: dict[str, tuple[str, ...]]  # `message_ids` of a name, once asked
-
-
-# The grammar looks up some twenty names per mail, several twice; real mail carries
-# dozens of fields (Received, DKIM-Signature...), and scanning all of them for each
-# lookup was the largest single cost of its parse. The index rides on the message, so
-# it lives as long as the message does.
-_INDEX = "_mailbot_header_index"
-
-
-def _index(message: Message) -> _HeaderIndex:
-    """The index of `message`'s fields, rebuilt whenever they differ from those it was
-    built from (a caller may add, remove or replace a field between two lookups):
-    comparing the lists is cheap."""
-    fields = list(message.raw_items())
-    index: _HeaderIndex | None = getattr(message, _INDEX, None)
-    if index is not None and index.fields == fields:
-        return index
-    raws: dict[str, list[str]] = {}
-    for key, value in fields:
-        values = raws.setdefault(key.lower(), [])
-        if len(values) < MAX_FIELDS:
-            values.append(str(value))
-    index = _HeaderIndex(fields, raws, {}, {})
-    setattr(message, _INDEX, index)
-    return index
-
-
-def _cut(text: str, ends: bool) -> str:
-    if len(text) <= MAX_HEADER_CHARS:
-        return text
-    if not ends:
-        return text[:MAX_HEADER_CHARS]
-    # A space where the middle was: no item of a list is glued to another.
-    head = MAX_HEADER_CHARS // 4
-    return text[:head] + " " + text[-(MAX_HEADER_CHARS - head - 1):]
-
-
-def header_names(message: Message) -> list[str]:
-    """The names of all headers, lower-cased."""
-    return [key.lower() for key, _ in message.raw_items()]
 
 
 def _legacy_decode(raw: str) -> str:
@@ -165,7 +99,7 @@ def mailboxes(message: Message, name: str) -> list[Mailbox]:
     """The addresses of every `name` header (From, To, Cc, Reply-To...); the first
     `MAX_ADDRESSES` of them."""
     out: list[Mailbox] = []
-    for raw in raw_headers(message, name):
+    for raw in field_values(message, name):
         room = MAX_ADDRESSES - len(out)
         if room <= 0:
             break
@@ -181,12 +115,14 @@ def address_items(raw: str) -> list[str]:
     if "," not in raw:  # one address: nothing to split
         return [raw] if raw.strip() else []
     items: list[str] = []
-    start, depth, quoted, escaped, angle = 0, 0, False, False, False
-    for index, char in enumerate(raw):
-        if escaped:
-            escaped = False
-        elif char == "\\" and (quoted or depth):
-            escaped = True
+    start, depth, quoted, angle, skipped = 0, 0, False, False, -1
+    # Only these characters change where an item ends: the others are stepped over.
+    for special in _ADDRESS_SPECIAL.finditer(raw):
+        index, char = special.start(), special.group()
+        if index == skipped:
+            continue  # escaped by the backslash before it
+        if char == "\\" and (quoted or depth):
+            skipped = index + 1
         elif quoted:
             quoted = char != '"'
         elif char == '"':
@@ -235,16 +171,16 @@ def message_ids(message: Message, name: str) -> tuple[str, ...]:
     Of a longer list, the first id and the last `_MAX_IDS_KEPT` are kept.
     """
     # The grammar asks for In-Reply-To and References more than once per mail.
-    known = _index(message).ids
-    lowered = name.lower()
-    if lowered not in known:
-        known[lowered] = _message_ids(message, name)
-    return known[lowered]
+    index = header_index(message)
+    known = index.ids.get(name)
+    if known is None:
+        known = index.ids[name] = _message_ids(indexed_raws(index, name, ends=True))
+    return known
 
 
-def _message_ids(message: Message, name: str) -> tuple[str, ...]:
+def _message_ids(raws: list[str]) -> tuple[str, ...]:
     ids: dict[str, None] = {}
-    for raw in raw_headers(message, name, ends=True):
+    for raw in raws:
         found = _MESSAGE_ID.findall(raw)
         if not found and _BARE_MESSAGE_ID.match(raw.strip()):
             found = [f"<{raw.strip()}>"]
@@ -277,7 +213,7 @@ def escaped(value: str) -> str:
 
 def header_date(message: Message) -> datetime | None:
     """The Date header as an aware datetime (UTC when it names no zone); None if unreadable."""
-    raws = raw_headers(message, "Date")
+    raws = field_values(message, "Date")
     if not raws:
         return None
     value = shortcuts.date(raws[0]) or safe(lambda: parsedate_to_datetime(raws[0]), None)
@@ -292,7 +228,7 @@ def content_type(part: Message) -> str:
     Read from the raw header, as `Message.get_content_type` does, without building
     the policy's header object (which dominated the parse time).
     """
-    raws = raw_headers(part, "Content-Type")
+    raws = field_values(part, "Content-Type")
     if not raws:
         return safe(part.get_default_type, "text/plain")
     ctype = raws[0].split(";")[0].strip().lower()
@@ -301,7 +237,7 @@ def content_type(part: Message) -> str:
 
 def content_params(part: Message) -> dict[str, str]:
     """The Content-Type parameters (RFC 2231 decoded), keys lower-cased."""
-    raws = raw_headers(part, "Content-Type")
+    raws = field_values(part, "Content-Type")
     if not raws:
         return {}
     plain = shortcuts.content_params(raws[0])
@@ -316,5 +252,5 @@ def content_params(part: Message) -> dict[str, str]:
 
 def is_attachment(part: Message) -> bool:
     """The part says `Content-Disposition: attachment`."""
-    raws = raw_headers(part, "Content-Disposition")
+    raws = field_values(part, "Content-Disposition")
     return bool(raws) and raws[0].split(";")[0].strip().lower() == "attachment"

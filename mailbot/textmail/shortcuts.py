@@ -194,12 +194,19 @@ def _params(text: str) -> list[tuple[str, str]] | None:
 def content_params(raw: str) -> dict[str, str] | None:
     """The policy's `params` of a Content-Type of plain shape (names lower-cased,
     quotes removed), else None."""
+    params = _lowered_params(raw)
+    return None if params is None else dict(params)
+
+
+# The Content-Type of a text part is one of a handful ("text/plain; charset=utf-8"...).
+@lru_cache(maxsize=16)
+def _lowered_params(raw: str) -> tuple[tuple[str, str], ...] | None:
     # Read unfolded, as `headers.raw_headers` hands it out: a line break left in it
     # would be in the policy's reading too.
     if not raw.isascii() or "=?" in raw or "\r" in raw or "\n" in raw:
         return None
     params = _params(raw)
-    return None if params is None else {key.lower(): value for key, value in params}
+    return None if params is None else tuple((key.lower(), value) for key, value in params)
 
 
 # A Date as clients write it (RFC 5322 section 3.3), without obsolete forms or comments.
@@ -218,16 +225,21 @@ def date(raw: str) -> datetime | None:
     match = _DATE.fullmatch(raw)
     if match is None:
         return None
-    offset = (int(match["zh"]) * 60 + int(match["zm"])) * 60
-    # "-0000": the zone is not known (RFC 5322 section 3.3), a naive time as the stdlib's.
-    zone = None if match["sign"] == "-" and not offset else timezone(
-        timedelta(seconds=-offset if match["sign"] == "-" else offset))
+    day, month, year, hour, minute, second, sign, zh, zm = match.groups()
     try:
-        return datetime(int(match["year"]), _MONTHS[match["month"]], int(match["day"]),
-                        int(match["hour"]), int(match["minute"]), int(match["second"]),
-                        tzinfo=zone)
+        return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute),
+                        int(second), tzinfo=_zone(sign, int(zh) * 60 + int(zm)))
     except ValueError:
         return None
+
+
+# Mail comes from a handful of zones: each is built once.
+@lru_cache(maxsize=64)
+def _zone(sign: str, minutes: int) -> timezone | None:
+    # "-0000": the zone is not known (RFC 5322 section 3.3), a naive time as the stdlib's.
+    if sign == "-" and not minutes:
+        return None
+    return timezone(timedelta(minutes=-minutes if sign == "-" else minutes))
 
 
 class LazyPolicy(policy.EmailPolicy):
