@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -146,6 +145,8 @@ def textfile(f: Figures, level: Level) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """node_exporter must never read half a file: write beside it, then rename over it."""
+    import tempfile  # only where the textfile is configured
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

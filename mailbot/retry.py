@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
-if TYPE_CHECKING:  # tenacity is imported by the first connect: an idle run makes none
+if TYPE_CHECKING:  # tenacity is imported by a first attempt that fails: most runs make none
     from tenacity import RetryCallState
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,20 @@ class ConnectRetry:
         self.started = time.monotonic()
 
     def __call__(self, connect: Callable[[], T]) -> T:
+        self.attempts, self.started = 0, time.monotonic()
+        try:
+            return self._attempt(connect)
+        except BaseException as exc:  # what tenacity would catch, judged as it would
+            if not self.transient(exc):
+                raise
+            first = exc
+        # Outside the handler: the later faults are not chained to the first one.
+        return self._retry(connect, first)
+
+    def _retry(self, connect: Callable[[], T], first: BaseException) -> T:
+        """The attempts after a transient first fault, as if tenacity had made all of them:
+        it is handed the first fault as its own first attempt (no second connect), and its
+        budget is what is left of `seconds` since `started`."""
         from tenacity import (
             Retrying,
             retry_if_exception,
@@ -42,18 +56,24 @@ class ConnectRetry:
             wait_exponential_jitter,
         )
 
-        self.attempts, self.started = 0, time.monotonic()
+        replayed: list[BaseException] = [first]
+
+        def attempt() -> T:
+            if replayed:
+                raise replayed.pop()
+            return self._attempt(connect)
+
         # Small first waits, so that even a short budget gets several attempts.
-        first = min(1.0, self.seconds / 10) or 0.01
+        wait = min(1.0, self.seconds / 10) or 0.01
         retrying = Retrying(
-            stop=stop_before_delay(self.seconds),
-            wait=wait_exponential_jitter(multiplier=first, max=max(first, self.seconds / 4),
-                                         jitter=first),
+            stop=stop_before_delay(self.seconds - (time.monotonic() - self.started)),
+            wait=wait_exponential_jitter(multiplier=wait, max=max(wait, self.seconds / 4),
+                                         jitter=wait),
             retry=retry_if_exception(self.transient),
             before_sleep=self._log,
             reraise=True,
         )
-        return cast(T, retrying(self._attempt, connect))
+        return retrying(attempt)
 
     def _attempt(self, connect: Callable[[], T]) -> T:
         self.attempts += 1

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mailbot import faults, reply, stage
-from mailbot.config import Config
 from mailbot.errors import MailbotError
-from mailbot.journal import JobRecord, Journal
-from mailbot.model import OutgoingMail, StagingResult
-from mailbot.outbox import held_kind
-from mailbot.stage.jobs import still_running
-from mailbot.states import ACTIVE_JOB_STATES, JobState, RequestState
+from mailbot.states import JobState, RequestState
+
+if TYPE_CHECKING:  # what a staging to poll or start needs is imported when there is one
+    from mailbot.config import Config
+    from mailbot.journal import JobRecord, Journal
+    from mailbot.model import OutgoingMail, StagingResult
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ class StepReport:
     waiting: int = 0
 
 
-def has_work(journal: Journal) -> bool:
-    return bool(journal.jobs(*ACTIVE_JOB_STATES))
-
-
 def step(config: Config, journal: Journal, transport: stage.Transport) -> StepReport:
     """One scheduling pass: finish what ended, then fill the free slots.
 
@@ -47,6 +44,8 @@ def step(config: Config, journal: Journal, transport: stage.Transport) -> StepRe
     waiting, and the next run carries on (a launch that did reach the host is
     found there again by its job name, never started twice).
     """
+    from mailbot.stage.jobs import still_running
+
     report = StepReport()
     listed = journal.jobs(JobState.RUNNING)
     # One command tells which run on as before; only the others are read in full.
@@ -138,6 +137,8 @@ def _relaunch(config: Config, journal: Journal, transport: stage.Transport,
 def finish(config: Config, journal: Journal, job: JobRecord, output: str,
            result: StagingResult) -> None:
     """Record a job's end and queue its mail, in one transaction."""
+    from mailbot.outbox import held_kind
+
     request = journal.request(job.request)
     now = journal.clock.now()
     mail: OutgoingMail

@@ -12,24 +12,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from mailbot.inbox import Channel, Incoming, SeenCheck, Skipped, Source
-from mailbot.journal import Journal
+if TYPE_CHECKING:  # every run asks `go_live`; only a shadow pass reads a source through here
+    from mailbot.inbox import Channel, Incoming, SeenCheck, Skipped, Source
+    from mailbot.journal import Journal
 
 log = logging.getLogger(__name__)
 
-@dataclass
+
 class ShadowSource:
-    """A source whose mail is read but never touched: marking is the journal's alone."""
+    """A source whose mail is read but never touched: marking is the journal's alone.
+    (A plain class: every run imports this module, and only a shadow pass makes one.)"""
 
-    inner: Source
-    name: str = field(init=False)
-    channel: Channel = field(init=False)
-    marks: bool = True  # every taken mail is marked in the journal, so no live run redoes it
+    marks = True  # every taken mail is marked in the journal, so no live run redoes it
 
-    def __post_init__(self) -> None:
-        self.name, self.channel = self.inner.name, self.inner.channel
+    def __init__(self, inner: Source) -> None:
+        self.inner = inner
+        self.name: str = inner.name
+        self.channel: Channel = inner.channel
 
     def fetch_new(self, seen: SeenCheck) -> Iterator[Incoming | Skipped]:
         return self.inner.fetch_new(seen)

@@ -1,4 +1,4 @@
-"""What a start of `mailbot` imports: only what the command run uses (issue 14, row B4).
+"""What a start of `mailbot` imports: only what the command run uses (issue 14, rows B2, B4).
 
 Each case runs the real command in a fresh interpreter, as cron does, and reads
 back the modules it loaded; how long that takes is the benchmark's business.
@@ -9,9 +9,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+from mailbot.archive.demo import DEMO_CASES
 from mailbot.cli.main import ORDER
+from mailbot.demo import request_mail
+from mailbot.model import VerdictCode
+from tests.installation import AOG, MAINTAINER, Installation
+from tests.servers.dovecot import ImapServer
+from tests.servers.smtp import SmtpServer
+from tests.servers.sshd import SshServer
 
 # `python -m mailbot ARGS`, then its exit status and the names of the modules it loaded
 # (not those the interpreter had loaded before it), one a line, into a file.
@@ -30,11 +38,22 @@ with open(out, "w") as file:
 # Server libraries and the heavy parts of the bot itself.
 _SERVER_LIBRARIES = {"paramiko", "oracledb", "jinja2", "imapclient"}
 
+# What a run with nothing to do never needs: reading, deciding and recording a mail, its
+# reply, the archive, stagings, sending, review copies, and retrying a connect that failed.
+_DECISION_MACHINERY = {
+    "mailbot.grammar", "mailbot.textmail", "mailbot.inbox.identity", "mailbot.model",
+    "mailbot.decide", "mailbot.plan", "mailbot.run.record", "mailbot.journal.records",
+    "mailbot.reply.render", "mailbot.archive", "mailbot.scheduler", "mailbot.stage.jobs",
+    "mailbot.outbox", "mailbot.smtp", "mailbot.review",
+    "jinja2", "mailparser", "oracledb", "paramiko", "smtplib", "tenacity",
+}
 
-def loaded_by(*args: str, home: Path) -> tuple[int, set[str], str]:
-    """`mailbot ARGS` (embedded setup in `home`): its exit status, the modules it loaded, and
-    its standard output."""
-    env = {k: v for k, v in os.environ.items() if k != "MAILBOT_CONFIG"}
+
+def loaded_by(*args: str, home: Path,
+              env: Mapping[str, str] | None = None) -> tuple[int, set[str], str]:
+    """`mailbot ARGS` (embedded setup in `home`, with `env` added): its exit status, the
+    modules it loaded, and its standard output."""
+    env = {**{k: v for k, v in os.environ.items() if k != "MAILBOT_CONFIG"}, **(env or {})}
     env["MAILBOT_HOME"] = str(home)
     out = home / "modules.txt"
     done = subprocess.run([sys.executable, "-c", _LOADED, str(out), *args], env=env,
@@ -76,6 +95,29 @@ def test_an_idle_embedded_run_loads_no_ssh_oracle_or_template_library(tmp_path: 
     assert first == 0
     status, modules, _ = loaded_by("run", home=tmp_path)
     assert status == 0
-    assert "mailbot.run" in modules  # it did run
-    leaked = modules & {"paramiko", "oracledb", "jinja2"}
+    assert {"mailbot.run.loop", "mailbot.inbox.files"} <= modules  # it did run, and read
+    leaked = modules & _DECISION_MACHINERY
     assert not leaked, leaked
+
+
+def test_an_idle_run_on_the_mailbox_loads_no_decision_machinery(
+        tmp_path: Path, imap: ImapServer, smtp: SmtpServer, sshd: SshServer) -> None:
+    """The production setup (IMAP in, SMTP out, review copies in IMAP, stagings over SSH)
+    after one request was answered and copied: cron's next run finds nothing new."""
+    inst = Installation(tmp_path, imap, smtp, sshd)
+    answered = next(c for c in DEMO_CASES
+                    if c.expected not in (VerdictCode.STAGE, VerdictCode.DUPLICATE))
+    client = imap.client()
+    client.append("INBOX", request_mail(answered, aog=AOG, maintainer=MAINTAINER))
+    client.logout()
+    first, busy, _ = loaded_by("--config", str(inst.config), "run", home=tmp_path, env=inst.env)
+    assert first == 0
+    assert {"mailbot.plan", "mailbot.smtp", "mailbot.review"} <= busy  # it decided, sent, copied
+    assert len(smtp.messages) == 1 and inst.idle(), inst.busy()
+    status, modules, _ = loaded_by("--config", str(inst.config), "run", home=tmp_path,
+                                   env=inst.env)
+    assert status == 0
+    assert {"mailbot.run.loop", "mailbot.inbox.imap", "imapclient"} <= modules  # it looked
+    leaked = modules & _DECISION_MACHINERY
+    assert not leaked, leaked
+    assert len(smtp.messages) == 1

@@ -8,8 +8,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from mailbot.inbox.identity import mail_identity
-
 
 class Channel(StrEnum):
     """How a request reached aog@: which grammar reads it."""
@@ -50,6 +48,9 @@ class Incoming:
     def mail(cls, source: str, key: str, raw: bytes, received: datetime,
              position: Position | None = None) -> Incoming:
         """A mail, with its identity: Message-ID and content digest."""
+        # With the first mail: the header parser it needs is not loaded by an idle run.
+        from mailbot.inbox.identity import mail_identity
+
         return cls(source, key, raw, received, Channel.MAIL, position, *mail_identity(raw))
 
 

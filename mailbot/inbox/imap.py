@@ -20,7 +20,6 @@ from mailbot import faults
 from mailbot.errors import ConfigError, ImapError, MailbotError
 from mailbot.inbox.base import FETCH_BATCH, Channel, Incoming, Position, SeenCheck, Skipped
 from mailbot.inbox.folders import server_folder
-from mailbot.inbox.identity import message_id_key
 from mailbot.retry import ConnectRetry
 
 if TYPE_CHECKING:
@@ -301,6 +300,8 @@ class ImapSource:
             if not candidates:
                 return []
             heads = self.client.fetch(candidates, [_HEAD])
+        from mailbot.inbox.identity import message_id_key
+
         return sorted(u for u, item in heads.items()
                       if message_id_key(_header_item(item)) == key)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -164,6 +163,8 @@ class Store:
             with self.transaction():
                 instance = self.get_meta("instance")
                 if instance is None:
+                    import secrets  # once, for a new journal: not with every start
+
                     instance = secrets.token_hex(4)
                     self.set_meta("instance", instance)
         return instance or ""

@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailbot.journal.db import Store
-from mailbot.model import EntitlementRow, Facts, FieldRow, ReleaseRow, Verdict
 
-
-@dataclass(frozen=True)
-class JudgedOn:
-    """The basis of one recorded verdict; empty for requests recorded before migration 4."""
-
-    facts: Facts | None
-    day: date | None
-    passed: tuple[str, ...]  # the checks passed before the one that decided
-    detail: dict[str, str]  # the deciding check's `Verdict.detail`
+if TYPE_CHECKING:  # the model and the records are imported where one is built (`records`)
+    from mailbot.journal.records import JudgedOn
+    from mailbot.model import Facts, Verdict
 
 
 def record_basis(db: sqlite3.Connection, request_id: int, verdict: Verdict) -> None:
@@ -49,6 +41,8 @@ class EvidenceLog(Store):
                                   " FROM requests WHERE id = ?", (request_id,)).fetchone()
         if row is None:
             raise KeyError(f"no request {request_id}")
+        from mailbot.journal.records import JudgedOn
+
         return JudgedOn(
             facts=None if row["facts"] is None else facts_from_json(row["facts"]),
             day=None if row["day"] is None else date.fromisoformat(row["day"]),
@@ -72,6 +66,8 @@ def facts_json(facts: Facts) -> str:
 
 def facts_from_json(text: str) -> Facts:
     """The `Facts` that `facts_json` wrote."""
+    from mailbot.model import EntitlementRow, Facts, FieldRow, ReleaseRow
+
     d: dict[str, Any] = json.loads(text)
     return Facts(
         entitlement=tuple(EntitlementRow(*row) for row in d["entitlement"]),

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import TYPE_CHECKING
 
 from mailbot.journal.db import Store, marks
-from mailbot.journal.records import FailedJob, JobRecord
-from mailbot.model import StagingResult
-from mailbot.states import JobState
+from mailbot.states import ACTIVE_JOB_STATES, JobState
+
+if TYPE_CHECKING:  # the records are imported where one is built (`records`)
+    from mailbot.journal.records import FailedJob, JobRecord
+    from mailbot.model import StagingResult
 
 
 class JobLog(Store):
@@ -39,6 +42,12 @@ class JobLog(Store):
             states,
         )
         return [_job(r, self.instance) for r in rows]
+
+    def has_active_jobs(self) -> bool:
+        """Whether a staging waits or runs: the scheduler's work, asked by index."""
+        row = self.db.execute(f"SELECT 1 FROM jobs WHERE state IN ({marks(ACTIVE_JOB_STATES)})"
+                              " LIMIT 1", ACTIVE_JOB_STATES).fetchone()
+        return row is not None
 
     def job_mous(self, job: JobRecord) -> str:
         row = self.db.execute("SELECT mous FROM requests WHERE id = ?", (job.request,)).fetchone()
@@ -91,11 +100,19 @@ class JobLog(Store):
             " ON r.id = j.request WHERE j.state = ? AND NOT EXISTS"
             " (SELECT 1 FROM jobs later WHERE later.request = j.request AND later.id > j.id)"
             " ORDER BY j.id", (JobState.FAILED,))
-        return [FailedJob(**vars(_job(r, self.instance)), ticket=r["ticket"], mous=r["mous"],
-                          project=r["project"]) for r in rows]
+        return [_failed(r, self.instance) for r in rows]
+
+
+def _failed(row: sqlite3.Row, instance: str) -> FailedJob:
+    from mailbot.journal.records import FailedJob
+
+    return FailedJob(**vars(_job(row, instance)), ticket=row["ticket"], mous=row["mous"],
+                     project=row["project"])
 
 
 def _job(row: sqlite3.Row, instance: str) -> JobRecord:
+    from mailbot.journal.records import JobRecord
+
     return JobRecord(
         instance=instance,
         id=row["id"], request=row["request"], attempt=row["attempt"],

@@ -5,12 +5,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from mailbot.clock import stamp
 from mailbot.journal.db import Store, marks, stored
-from mailbot.journal.records import MessageOutcome, MessageRecord
-from mailbot.model import Request
 from mailbot.states import MailState, MessageKind, RequestState
+
+if TYPE_CHECKING:  # the records are imported where one is built (`records`)
+    from mailbot.journal.records import MessageOutcome, MessageRecord
+    from mailbot.model import Request
 
 # Recorded mail whose source mail is flagged/moved (or its trigger file removed).
 _MARKED_KINDS = (MessageKind.REQUEST, MessageKind.TWIN, MessageKind.MALFORMED)
@@ -180,6 +183,8 @@ class MessageLog(Store):
             "SELECT m.source_key, m.kind, m.reason, r.ticket, r.verdict, r.state,"
             " (SELECT url FROM jobs j WHERE j.request = r.id ORDER BY j.id DESC LIMIT 1) AS url"
             " FROM messages m LEFT JOIN requests r ON r.message = m.id ORDER BY m.id")
+        from mailbot.journal.records import MessageOutcome
+
         return [MessageOutcome(
             source_key=r["source_key"], kind=MessageKind(r["kind"]), reason=r["reason"],
             ticket=r["ticket"], verdict=r["verdict"],
@@ -204,6 +209,8 @@ class MessageLog(Store):
 
 
 def _message(row: sqlite3.Row) -> MessageRecord:
+    from mailbot.journal.records import MessageRecord
+
     return MessageRecord(
         id=row["id"], source=row["source"], source_key=row["source_key"],
         message_id=row["message_id"], kind=MessageKind(row["kind"]), request=row["request"],

@@ -5,12 +5,23 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
 
 from mailbot.journal.db import Store, marks
-from mailbot.journal.records import MailRecord, Refusal, ReviewCopy
-from mailbot.model import OutgoingMail
 from mailbot.states import MailKind, MailState
+
+if TYPE_CHECKING:  # the records are imported where one is built (`records`)
+    from mailbot.journal.records import MailRecord, Refusal
+    from mailbot.model import OutgoingMail
+
+
+class ReviewCopy(IntEnum):
+    """`outbox.copied`: where a sent mail's review copy stands (0 and 1 as ever)."""
+
+    MISSING = 0
+    STORED = 1
+    STORING = 2  # marked just before storing: a run that died may have stored it
 
 
 class OutboxLog(Store):
@@ -44,6 +55,12 @@ class OutboxLog(Store):
         else:
             rows = self.db.execute("SELECT * FROM outbox ORDER BY id")
         return [_mail(r) for r in rows]
+
+    def outbox_count(self, *states: MailState) -> int:
+        """How many mails are in these states: counted by the index, no mail read."""
+        row = self.db.execute(
+            f"SELECT COUNT(*) FROM outbox WHERE state IN ({marks(states)})", states).fetchone()
+        return int(row[0])
 
     def outbox_mail(self, mail_id: int) -> MailRecord:
         row = self.db.execute("SELECT * FROM outbox WHERE id = ?", (mail_id,)).fetchone()
@@ -106,13 +123,13 @@ class OutboxLog(Store):
     def uncopied(self) -> list[MailRecord]:
         """Sent mails whose review copy is not stored yet: only their rows are read, so an
         idle run does not load years of sent mail to find none."""
-        # INDEXED BY: with IN, SQLite may pick the index on state alone, which reads every
-        # mail ever sent.
-        rows = self.db.execute(
-            "SELECT * FROM outbox INDEXED BY outbox_uncopied"
-            " WHERE state = ? AND copied IN (?, ?) ORDER BY id",
-            (MailState.SENT, ReviewCopy.MISSING, ReviewCopy.STORING))
+        rows = self.db.execute(f"SELECT * {_UNCOPIED} ORDER BY id", _UNCOPIED_ARGS)
         return [_mail(r) for r in rows]
+
+    def any_uncopied(self) -> bool:
+        """Whether `uncopied` would list a mail, asked without reading one."""
+        found = self.db.execute(f"SELECT 1 {_UNCOPIED} LIMIT 1", _UNCOPIED_ARGS).fetchone()
+        return found is not None
 
     def mark_copying(self, mail_ids: Sequence[int]) -> None:
         """These copies are about to be stored: if the run dies, the next one looks first."""
@@ -138,7 +155,15 @@ class OutboxLog(Store):
         return cur.rowcount == 1
 
 
+# Sent mails without their review copy. INDEXED BY: with IN, SQLite may pick the index on
+# state alone, which reads every mail ever sent.
+_UNCOPIED = "FROM outbox INDEXED BY outbox_uncopied WHERE state = ? AND copied IN (?, ?)"
+_UNCOPIED_ARGS = (MailState.SENT, ReviewCopy.MISSING, ReviewCopy.STORING)
+
+
 def _mail(row: sqlite3.Row) -> MailRecord:
+    from mailbot.journal.records import MailRecord, Refusal
+
     return MailRecord(
         id=row["id"], message_id=row["message_id"], kind=MailKind(row["kind"]),
         request=row["request"], job=row["job"], mail_from=row["mail_from"],

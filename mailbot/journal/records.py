@@ -2,22 +2,22 @@
 
 Times are the journal's text stamps (`clock.stamp`: UTC, whole seconds, ISO
 8601), as stored; `clock.parse_stamp` reads them.
+
+The journal's modules import this one when they first build a record, not when they
+are imported: an idle run (cron's every few minutes) reads no row and makes no class.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from mailbot.states import JobState, MailKind, MailState, MessageKind, RequestState
 
+if TYPE_CHECKING:
+    from datetime import date
 
-class ReviewCopy(IntEnum):
-    """`outbox.copied`: where a sent mail's review copy stands (0 and 1 as ever)."""
-
-    MISSING = 0
-    STORED = 1
-    STORING = 2  # marked just before storing: a run that died may have stored it
+    from mailbot.model import Facts
 
 
 @dataclass(frozen=True)
@@ -204,3 +204,28 @@ class MailRecord:
     refused: tuple[Refusal, ...] = ()  # recipients refused while the others got it
     dismissed: bool = False  # AOG dealt with those refusals (off `mailbot attention`)
     copy_in_doubt: bool = False  # a run that died may have stored the review copy
+
+
+@dataclass(frozen=True)
+class JudgedOn:
+    """The basis of one recorded verdict; empty for requests recorded before migration 4."""
+
+    facts: Facts | None
+    day: date | None
+    passed: tuple[str, ...]  # the checks passed before the one that decided
+    detail: dict[str, str]  # the deciding check's `Verdict.detail`
+
+
+@dataclass(frozen=True)
+class ShadowItem:
+    """One mail a shadow pass took, and the request it made (if it was one)."""
+
+    message: int
+    kind: str
+    sender: str | None
+    subject: str | None
+    received: str
+    reason: str | None
+    request: int | None
+    verdict: str | None
+    mails: tuple[str, ...]  # the kinds of the mails it would have sent

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailbot.clock import parse_stamp, stamp
 from mailbot.journal.db import Store, marks
 from mailbot.journal.evidence import record_basis
-from mailbot.journal.records import RequestRecord, RequestStatus
-from mailbot.model import Origin, Request, Verdict
 from mailbot.states import ACTIVE_REQUEST_STATES, JobState, RequestState
+
+if TYPE_CHECKING:  # the model and the records are imported where one is built (`records`)
+    from mailbot.journal.records import RequestRecord, RequestStatus
+    from mailbot.model import Origin, Request, Verdict
 
 
 class RequestLog(Store):
@@ -39,6 +41,8 @@ class RequestLog(Store):
     def request(self, request_id: int) -> Request:
         """The request as it was parsed, to render replies and staging commands from."""
         row = self._request_row(request_id)
+        from mailbot.model import Request
+
         return Request(
             mous=row["mous"],
             project=row["project"],
@@ -95,6 +99,8 @@ def _calfields(text: str) -> tuple[str, ...]:
 
 
 def _request(row: sqlite3.Row) -> RequestRecord:
+    from mailbot.journal.records import RequestRecord
+
     return RequestRecord(**_request_fields(row))
 
 
@@ -109,6 +115,8 @@ def _request_fields(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _status(row: sqlite3.Row) -> RequestStatus:
+    from mailbot.journal.records import RequestStatus
+
     job_state = row["job_state"]
     return RequestStatus(
         **_request_fields(row), job_id=row["job_id"], attempt=row["attempt"],
@@ -136,6 +144,8 @@ def _origin_json(origin: Origin) -> str:
 
 
 def _origin_from_json(text: str) -> Origin:
+    from mailbot.model import Origin
+
     d = json.loads(text)
     return Origin(
         channel=d["channel"],

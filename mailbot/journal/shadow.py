@@ -7,10 +7,13 @@ queued cancelled, so that no later live run can send or launch them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mailbot.journal.db import Store, marks
 from mailbot.states import JobState, MailState, RequestState
+
+if TYPE_CHECKING:  # built by `shadow_taken` only (`records`)
+    from mailbot.journal.records import ShadowItem
 
 _UNSENT = (MailState.QUEUED, MailState.HELD)
 SHELVED = "shadow mode: never sent"
@@ -18,21 +21,6 @@ SHELVED = "shadow mode: never sent"
 # and when shadow mode last gave way to live mode (the clean cut-over).
 _PERIOD = "shadow_period"
 LIVE_SINCE = "live_since"
-
-
-@dataclass(frozen=True)
-class ShadowItem:
-    """One mail a shadow pass took, and the request it made (if it was one)."""
-
-    message: int
-    kind: str
-    sender: str | None
-    subject: str | None
-    received: str
-    reason: str | None
-    request: int | None
-    verdict: str | None
-    mails: tuple[str, ...]  # the kinds of the mails it would have sent
 
 
 class ShadowLog(Store):
@@ -76,6 +64,8 @@ class ShadowLog(Store):
             " (SELECT GROUP_CONCAT(o.kind, ' ') FROM outbox o WHERE o.message = m.id) AS mails"
             " FROM shadow s JOIN messages m ON m.id = s.message"
             " LEFT JOIN requests r ON r.message = m.id ORDER BY m.id")
+        from mailbot.journal.records import ShadowItem
+
         return [ShadowItem(int(r["id"]), str(r["kind"]), r["sender"], r["subject"],
                            str(r["received"]), r["reason"], r["request"], r["verdict"],
                            tuple((r["mails"] or "").split())) for r in rows]

@@ -11,11 +11,14 @@ import json
 import sqlite3
 from collections import defaultdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from mailbot.clock import stamp
 from mailbot.journal.db import Store
-from mailbot.journal.records import AttemptFacts, MalformedFacts, RequestFacts
 from mailbot.states import JobState, MailKind, MailState, MessageKind, RequestState
+
+if TYPE_CHECKING:  # the records are imported where one is built (`records`)
+    from mailbot.journal.records import AttemptFacts, MalformedFacts, RequestFacts
 
 # Stamps are ISO 8601 in UTC, so text order is time order; these bound "no limit".
 _EARLIEST, _LATEST = "0000", "9999"
@@ -52,6 +55,8 @@ class StatsLog(Store):
             " ORDER BY m.received, m.id",
             (MessageKind.MALFORMED, *_window(since, until)),
         )
+        from mailbot.journal.records import MalformedFacts
+
         return [MalformedFacts(received=r["received"], sender=r["sender"], replied=r["replied"])
                 for r in rows]
 
@@ -77,6 +82,8 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[str, str]:
 
 
 def _attempt(row: sqlite3.Row) -> AttemptFacts:
+    from mailbot.journal.records import AttemptFacts
+
     problems = json.loads(row["problems"] or "[]")
     return AttemptFacts(
         job=row["id"], attempt=row["attempt"], state=JobState(row["state"]),
@@ -87,6 +94,8 @@ def _attempt(row: sqlite3.Row) -> AttemptFacts:
 
 
 def _request(row: sqlite3.Row, attempts: tuple[AttemptFacts, ...]) -> RequestFacts:
+    from mailbot.journal.records import RequestFacts
+
     return RequestFacts(
         id=row["id"], ticket=row["ticket"], mous=row["mous"], project=row["project"],
         calfields=tuple(f for f in row["calfields"].split(",") if f),

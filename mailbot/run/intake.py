@@ -13,19 +13,23 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mailbot import faults
-from mailbot.archive import Archive
-from mailbot.clock import Clock
-from mailbot.config import Config
 from mailbot.errors import ConfigError, OutageError
-from mailbot.inbox import FETCH_BATCH, BatchMarking, Incoming, Skipped, Source
-from mailbot.journal import Journal, MessageRecord
-from mailbot.plan import Disposition, Judged, Rejected, Unjudged, plan
-from mailbot.run.planning import Ledger, parse, rules
-from mailbot.run.record import Recorder, advance, record, record_repeat
+from mailbot.inbox.base import FETCH_BATCH, BatchMarking, Skipped
+from mailbot.run.planning import Ledger
 from mailbot.run.summary import RunReport
 from mailbot.states import MessageKind
+
+if TYPE_CHECKING:  # planning and recording are imported with the first mail (`handle`)
+    from mailbot.archive import Archive
+    from mailbot.clock import Clock
+    from mailbot.config import Config
+    from mailbot.inbox import Incoming, Source
+    from mailbot.journal import Journal, MessageRecord
+    from mailbot.plan import Disposition
+    from mailbot.run.record import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +46,19 @@ class Intake:
 
     def __init__(self, config: Config, journal: Journal, archive: Callable[[], Archive],
                  clock: Clock, report: RunReport | None = None) -> None:
-        self.recorder = Recorder(journal, config, clock)
+        self.journal, self.config, self.clock = journal, config, clock
         self.ledger = Ledger(journal, archive)
         self.report = report or RunReport()
+        self._recorder: Recorder | None = None
 
     @property
-    def journal(self) -> Journal:
-        return self.recorder.journal
+    def recorder(self) -> Recorder:
+        """Made with the first mail: a run that finds none loads no recording machinery."""
+        if self._recorder is None:
+            from mailbot.run.record import Recorder
+
+            self._recorder = Recorder(self.journal, self.config, self.clock)
+        return self._recorder
 
     def close(self) -> None:
         self.ledger.close()
@@ -68,6 +78,8 @@ class Intake:
         for item in source.fetch_new(lambda s, k: self.journal.seen(s, k) is not None):
             if isinstance(item, Skipped):
                 if item.position is not None:
+                    from mailbot.run.record import advance
+
                     with self.journal.transaction():
                         advance(self.journal, item.position)
                 continue
@@ -110,11 +122,15 @@ class Intake:
         `again`: AOG asked for this recorded mail to be handled anew (`mailbot
         reprocess`), so it is not compared with the mails recorded before it.
         """
+        from mailbot.plan import Judged, plan
+        from mailbot.run.planning import parse, rules
+        from mailbot.run.record import record
+
         try:
             first = None if again else self._first_arrival(incoming)
             if first is not None:
                 return self._repeat(incoming, first)
-            config, clock = self.recorder.config, self.recorder.clock
+            config, clock = self.config, self.clock
             key = f"{self.journal.instance}:{incoming.source}:{incoming.key}"
             planned = plan(parse(incoming, config), self.ledger,
                            rules(config, key=key, clock=clock), clock.now())
@@ -142,6 +158,8 @@ class Intake:
 
     def _repeat(self, incoming: Incoming, first: MessageRecord) -> int | None:
         """A copy (marked as its first arrival is) or a reused Message-ID (kept for AOG)."""
+        from mailbot.run.record import record_repeat
+
         message, kind = record_repeat(self.recorder, incoming, first)
         self.report.kinds[kind.value] += 1
         if kind is MessageKind.COPY and first.kind in MARKED:
@@ -149,6 +167,8 @@ class Intake:
         return None
 
     def _shunt(self, incoming: Incoming, exc: Exception) -> None:
+        from mailbot.run.record import advance
+
         log.exception("mail %s %s shunted", incoming.source, incoming.key)
         reason = "".join(traceback.format_exception_only(exc)).strip()
         with self.journal.transaction():
@@ -162,6 +182,8 @@ class Intake:
 
 def _sender(d: Disposition) -> str | None:
     """Who sent a mail the limits may count (a request or a malformed one)."""
+    from mailbot.plan import Judged, Rejected, Unjudged
+
     if isinstance(d, Rejected):
         return d.malformed.origin.sender
     if isinstance(d, Judged | Unjudged):

@@ -1,4 +1,9 @@
-"""One `mailbot run`: its steps in order, each one's outage collected, the others still run."""
+"""One `mailbot run`: its steps in order, each one's outage collected, the others still run.
+
+Cron starts a run every few minutes and most find nothing to do: each step imports
+what does its work (the planning of mail, the scheduler's stagings, SMTP, the review
+copies) only once the journal or the mailbox shows there is some.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +18,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mailbot import faults, health, scheduler, shadow, stage
-from mailbot.archive import Archive, open_archive
+from mailbot import faults, health, shadow, stage
 from mailbot.clock import SYSTEM, Clock, parse_stamp, stamp
-from mailbot.config import Config
 from mailbot.errors import AlreadyRunning, ImapError, MailbotError, OutageError
-from mailbot.inbox import MaildirSource, Source, TriggerSource
 from mailbot.journal import LIVE_SINCE, Journal
-from mailbot.outbox import flush
-from mailbot.review import copy_for_review
 from mailbot.run.intake import Intake, Recorded
 from mailbot.run.summary import RunReport
+from mailbot.states import MailState
 
-if TYPE_CHECKING:  # the IMAP client is imported by a run that uses it (`_link`)
-    from mailbot.inbox import ImapLink
+if TYPE_CHECKING:  # imported by the step that uses them (the IMAP client: `_link`)
+    from mailbot.archive import Archive
+    from mailbot.config import Config
+    from mailbot.inbox import ImapLink, Source
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +98,13 @@ class Pass:
 def _open_source(p: Pass, name: str) -> Source:
     inbox = p.config.inbox
     if name == "maildir":
+        from mailbot.inbox import MaildirSource
+
         return MaildirSource(p.config.path(inbox.maildir.path),
                              cutover=cutover(p.config, p.journal, p.clock))
     if name == "triggers":
+        from mailbot.inbox import TriggerSource
+
         return TriggerSource(p.config.path(inbox.triggers.path), inbox.triggers.pattern,
                              cutover=cutover(p.config, p.journal, p.clock))
     from mailbot.inbox import ImapSource
@@ -150,9 +157,12 @@ def mark_taken(p: Pass) -> None:
 
 
 def run_stagings(p: Pass) -> None:
-    """Poll the running stagings, start waiting ones, queue the mails of finished ones."""
-    if not scheduler.has_work(p.journal):
+    """Poll the running stagings, start waiting ones, queue the mails of finished ones (with
+    none waiting or running, the scheduler is not even imported)."""
+    if not p.journal.has_active_jobs():
         return
+    from mailbot import scheduler
+
     try:
         transport = p.transport()
         try:
@@ -169,6 +179,13 @@ def run_stagings(p: Pass) -> None:
 
 
 def send_mail(p: Pass) -> None:
+    """Flush the outbox. With no mail queued, nor any a run that died was sending, a flush
+    would only count the held mail: counted here, without loading SMTP and the outbox."""
+    if not p.journal.outbox_count(MailState.QUEUED, MailState.SENDING):
+        p.report.held = p.journal.outbox_count(MailState.HELD)
+        return
+    from mailbot.outbox import flush
+
     sent = flush(p.config, p.journal)
     p.report.sent, p.report.held = len(sent.sent), sent.held
 
@@ -176,8 +193,11 @@ def send_mail(p: Pass) -> None:
 def copy_sent_mail(p: Pass) -> None:
     """A review copy of each sent mail, for AOG; an IMAP server found down is not waited for
     a second time (mail sent before an SMTP outage still gets its copy)."""
-    if not any(isinstance(o, ImapError) for o in p.report.outages):
-        copy_for_review(p.config, p.journal, p.imap)
+    if any(isinstance(o, ImapError) for o in p.report.outages) or not p.journal.any_uncopied():
+        return
+    from mailbot.review import copy_for_review
+
+    copy_for_review(p.config, p.journal, p.imap)
 
 
 def remove_finished_triggers(p: Pass) -> None:
@@ -187,6 +207,8 @@ def remove_finished_triggers(p: Pass) -> None:
     finished = p.journal.finished_triggers()
     if not finished:
         return
+    from mailbot.inbox import TriggerSource
+
     t = p.config.inbox.triggers
     source = TriggerSource(p.config.path(t.path), t.pattern)
     for message_id, file_name in finished:
@@ -230,7 +252,7 @@ def run_once(config: Config, *, archive_factory: Callable[[], Archive] | None = 
         # One login a run, shared by the intake and the review copies (made on first use).
         link = imap or _link(config)
         try:
-            p = Pass(config, journal, archive_factory or (lambda: open_archive(config)),
+            p = Pass(config, journal, archive_factory or (lambda: _open_archive(config)),
                      transport_factory or (lambda: stage.open_transport(config)), clock,
                      shadow=dry_run or config.mailbot.mode == "shadow", imap=link)
             return _run(p)
@@ -238,6 +260,13 @@ def run_once(config: Config, *, archive_factory: Callable[[], Archive] | None = 
             journal.close()
             if imap is None and link is not None:
                 link.drop()
+
+
+def _open_archive(config: Config) -> Archive:
+    """The archive, opened by the first mail that needs its facts."""
+    from mailbot.archive import open_archive
+
+    return open_archive(config)
 
 
 def _link(config: Config) -> ImapLink | None:

@@ -6,17 +6,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from mailbot import stage
-from mailbot.archive import Archive
-from mailbot.clock import Clock
-from mailbot.config import Config
-from mailbot.decide import ActiveRequest
-from mailbot.inbox import Channel, Incoming, TriggerSource
-from mailbot.journal import LIMITED_KINDS, Journal, sender_key
-from mailbot.model import Facts, Malformed, NotARequest, OutgoingMail, Parsed, Request
-from mailbot.plan import Rules
-from mailbot.states import MessageKind
+from mailbot.inbox.base import Channel
+from mailbot.journal import LIMITED_KINDS, sender_key
+
+if TYPE_CHECKING:  # a run makes its `Ledger` at once, and needs the rest with its first mail
+    from mailbot.archive import Archive
+    from mailbot.clock import Clock
+    from mailbot.config import Config
+    from mailbot.decide import ActiveRequest
+    from mailbot.inbox import Incoming
+    from mailbot.journal import Journal
+    from mailbot.model import Facts, Malformed, OutgoingMail, Parsed, Request
+    from mailbot.plan import Rules
+    from mailbot.states import MessageKind
 
 # How far apart the mail and the trigger file of one request may arrive (AOG's
 # trigger cron ran hourly).
@@ -56,6 +61,8 @@ def parse(incoming: Incoming, config: Config) -> Parsed:
     than `limits.max_mail_bytes` is not read (the grammar's time grows with it)."""
     size, most = len(incoming.raw), config.limits.max_mail_bytes
     if size > most:
+        from mailbot.model import NotARequest
+
         return NotARequest(f"{size} bytes, more than limits.max_mail_bytes ({most}):"
                            " not read", keep=True)
     return PARSERS[incoming.channel](incoming, config)
@@ -63,6 +70,8 @@ def parse(incoming: Incoming, config: Config) -> Parsed:
 
 def channel_of(source: str) -> Channel:
     """The channel of a recorded item, by the name of the source it was read from."""
+    from mailbot.inbox import TriggerSource
+
     return Channel.TRIGGER if source == TriggerSource.name else Channel.MAIL
 
 
@@ -111,6 +120,8 @@ class Ledger:
     def active_requests(self) -> Sequence[ActiveRequest]:
         if self.journal is None:
             return ()
+        from mailbot.decide import ActiveRequest
+
         return [ActiveRequest(mous=r.mous, ticket=r.ticket, calfields=r.calfields,
                               user_email=r.user_email)
                 for r in self.journal.active_requests()]
@@ -130,6 +141,7 @@ class Ledger:
 
 def rules(config: Config, *, key: str, clock: Clock) -> Rules:
     """The plan's rules for one item; `key` makes the Message-ID of its malformed reply."""
+    from mailbot.plan import Rules
 
     def render_malformed(malformed: Malformed) -> OutgoingMail:
         from mailbot import reply
