@@ -27,7 +27,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from mailbot.addresses import Contacts
 from mailbot.errors import ConfigError
 from mailbot.limits import Limits, check_limits
-from mailbot.tables import DATA_DIR, LOCAL, build, path_setting, read_toml, resolved, table
+from mailbot.tables import (
+    DATA_DIR,
+    LOCAL,
+    build,
+    path_setting,
+    read_toml,
+    resolved,
+    table,
+)
 from mailbot.thresholds import Health
 
 if TYPE_CHECKING:  # the replies (and Jinja2) are loaded by what renders one, not by every command
@@ -278,8 +286,9 @@ class Config:
         configured line; STAGE, which no reply states, as it is."""
         return self.verdict_line(code) if code in _default_verdict_lines() else code
 
-    @property
+    @functools.cached_property
     def own_addresses(self) -> frozenset[str]:
+        """The bot's own addresses, lowered (read for every mail: made once)."""
         own = {self.addresses.aog, self.addresses.no_reply, *self.addresses.own}
         return frozenset(a.strip().lower() for a in own if a.strip())
 
@@ -331,20 +340,6 @@ class Config:
             return None
         value = datetime.fromisoformat(self.mailbot.cutover.replace("Z", "+00:00"))
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def secret(env_name: str) -> str | None:
-    """A secret from the environment (or a file named by `<ENV>_FILE`)."""
-    value = os.environ.get(env_name)
-    if value:
-        return value
-    file_name = os.environ.get(env_name + "_FILE")
-    if file_name:
-        try:
-            return Path(file_name).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"${env_name}_FILE={file_name}: {exc.strerror or exc}") from None
-    return None
 
 
 def _verdict_lines(value: Any) -> Mapping[str, str]:

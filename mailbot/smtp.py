@@ -15,6 +15,7 @@ from mailbot.errors import ConfigError, MailbotError, SmtpError
 from mailbot.journal import MailRecord, Refusal
 from mailbot.outbox import Accepted, Refused, without_bcc
 from mailbot.retry import ConnectRetry
+from mailbot.tables import secret
 
 # "421 closing transmission channel": smtplib drops the connection after it.
 CLOSING = 421
@@ -70,7 +71,7 @@ def smtp_password(s: cfg.Smtp) -> str | None:
     """The AUTH password from the environment; None when no AUTH is configured."""
     if not s.user:
         return None
-    password = cfg.secret(s.password_env)
+    password = secret(s.password_env)
     if not password:
         raise ConfigError(
             f"outbox.smtp.user is {s.user!r} but ${s.password_env} (or ${s.password_env}_FILE)"

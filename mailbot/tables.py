@@ -10,6 +10,7 @@ from reading the file (`read_toml`) to the last value.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Mapping
@@ -136,3 +137,17 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return value
     name = "str" if choice else getattr(hint, "__name__", hint)
     raise ConfigError(f"{key} must be of type {name}, not {value!r}")
+
+
+def secret(env_name: str) -> str | None:
+    """A secret from the environment (or a file named by `<ENV>_FILE`)."""
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    file_name = os.environ.get(env_name + "_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"${env_name}_FILE={file_name}: {exc.strerror or exc}") from None
+    return None

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from mailbot.config import Config, secret
+from mailbot.config import Config
 from mailbot.errors import ArchiveError, ConfigError
 from mailbot.retry import ConnectRetry
+from mailbot.tables import secret
 from mailbot.text import one_line
 
 ORACLE_DEFAULT_PORT = 1521

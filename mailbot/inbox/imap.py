@@ -21,6 +21,7 @@ from mailbot.errors import ConfigError, ImapError, MailbotError
 from mailbot.inbox.base import FETCH_BATCH, Channel, Incoming, Position, SeenCheck, Skipped
 from mailbot.inbox.folders import server_folder
 from mailbot.retry import ConnectRetry
+from mailbot.tables import secret
 
 if TYPE_CHECKING:
     import imapclient
@@ -349,7 +350,7 @@ def connect_imap(s: cfg.Imap) -> imapclient.IMAPClient:
     """Connect and log in, retrying transient faults for at most `retry_seconds`."""
     import imapclient.exceptions  # and with it imapclient
 
-    password = cfg.secret(s.password_env)
+    password = secret(s.password_env)
     if not password:
         raise ConfigError(f"no IMAP password: set ${s.password_env} "
                           f"(or ${s.password_env}_FILE to a file holding it)")

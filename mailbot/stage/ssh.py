@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from mailbot.config import Ssh, secret
+from mailbot.config import Ssh
 from mailbot.errors import ConfigError, HostKeyError, SshError
 from mailbot.retry import ConnectRetry
 from mailbot.stage.command import quote
+from mailbot.tables import secret
 
 if TYPE_CHECKING:
     import paramiko
