@@ -35,13 +35,20 @@ HOT: dict[str, Callable[[Journal], object]] = {
     "oldest_unanswered (health)": lambda j: j.oldest_unanswered(),
     "kept mails (health)": lambda j: j.messages_of(MessageKind.UNTRUSTED),
     "partly_refused (health)": lambda j: j.partly_refused(),
+    # What a run asks before it loads a step's machinery (an idle run asks only these).
+    "mail to send (idle run)": lambda j: j.outbox_count(MailState.QUEUED, MailState.SENDING),
+    "held mail (idle run)": lambda j: j.outbox_count(MailState.HELD),
+    "review copies to store (idle run)": lambda j: j.any_uncopied(),
+    "stagings to follow (idle run)": lambda j: j.has_active_jobs(),
 }
 
 # Where an index of the whole source or state would do, but read every row of it.
 BY = {"twin_of": "requests_twin", "unmarked": "messages_unmarked",
       "uncopied (review copies)": "outbox_uncopied",
       "requests_from (the limits)": "messages_sender",
-      "kept mails (health)": "messages_kind", "partly_refused (health)": "outbox_refused"}
+      "kept mails (health)": "messages_kind", "partly_refused (health)": "outbox_refused",
+      "review copies to store (idle run)": "outbox_uncopied",
+      "stagings to follow (idle run)": "jobs_state"}
 
 
 def plan(journal: Journal, query: Callable[[Journal], object]) -> list[tuple[str, str]]:
